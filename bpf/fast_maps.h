@@ -1,0 +1,102 @@
+/* Map layouts shared by every Fast eBPF program.
+ *
+ * The TypeScript codecs in src/dataplane/bpf/map-layouts.ts mirror these structs
+ * byte for byte; a layout change must bump the _vN suffix of the map name so that
+ * an agent never adopts a pinned map whose layout it does not understand. */
+#ifndef FAST_MAPS_H
+#define FAST_MAPS_H
+
+#include <linux/types.h>
+#include <bpf/bpf_helpers.h>
+
+/* Sized for a real node: thousands of pods per node, a large cluster in the cluster map. */
+#define FAST_MAX_LOCAL_PODS   16384
+#define FAST_MAX_CLUSTER_PODS 262144
+#define FAST_MAX_LOCAL_DEVS   16384
+
+/* Every address is stored as 16 bytes; IPv4 uses the IPv4-mapped form ::ffff:a.b.c.d
+ * so one map serves both families. */
+struct fast_ip {
+	__u8 addr[16];
+};
+
+/* A pod on this node, keyed by its address. */
+struct fast_local_pod {
+	__u32 host_ifindex;   /* host-side veth, where the pod's packets enter */
+	__u32 pod_ifindex;    /* eth0 inside the pod's namespace (informational) */
+	__u8 pod_mac[6];      /* the only source MAC the pod may use */
+	__u8 host_mac[6];     /* the host-side veth MAC, the pod's gateway MAC */
+	__u32 flags;
+};
+
+/* A pod on another node, keyed by its address (filled by the cross-node work). */
+struct fast_cluster_pod {
+	struct fast_ip node_ip; /* underlay address of the node hosting the pod */
+	__u32 flags;
+	__u32 reserved;
+};
+
+enum fast_dev_kind {
+	FAST_DEV_POD_VETH = 1,
+	FAST_DEV_OVERLAY = 2,
+	FAST_DEV_UPLINK = 3,
+};
+
+/* A device the datapath knows on this node, keyed by ifindex. */
+struct fast_local_dev {
+	__u8 mac[6];
+	__u16 kind;
+	__u32 flags;
+	char name[16];
+};
+
+enum fast_stat {
+	FAST_STAT_REDIRECT_LOCAL = 0,
+	FAST_STAT_PASS_STACK = 1,
+	FAST_STAT_DROP_SPOOF_SRC_IP = 2,
+	FAST_STAT_DROP_SPOOF_SRC_MAC = 3,
+	FAST_STAT_DROP_UNKNOWN_PROTO = 4,
+	FAST_STAT_DROP_MALFORMED = 5,
+	FAST_STAT_REDIRECT_TUNNEL = 6,
+	FAST_STAT_REDIRECT_NEIGH = 7,
+	FAST_STAT_DELIVER_FROM_NET = 8,
+	FAST_STAT_MAX = 16,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FAST_MAX_LOCAL_PODS);
+	__type(key, struct fast_ip);
+	__type(value, struct fast_local_pod);
+} fast_lpod_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FAST_MAX_CLUSTER_PODS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fast_ip);
+	__type(value, struct fast_cluster_pod);
+} fast_cpod_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FAST_MAX_LOCAL_DEVS);
+	__type(key, __u32);
+	__type(value, struct fast_local_dev);
+} fast_ldev_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FAST_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} fast_stats_v1 SEC(".maps");
+
+static __always_inline void fast_count(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&fast_stats_v1, &stat);
+	if (v)
+		*v += 1;
+}
+
+#endif

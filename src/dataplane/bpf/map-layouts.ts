@@ -1,0 +1,171 @@
+// Typed views of Fast's pinned maps. Each codec mirrors a struct in bpf/fast_maps.h
+// byte for byte (little-endian host fields, network-order addresses).
+import * as net from 'node:net';
+
+export const MAP_NAMES = {
+  localPods: 'fast_lpod_v1',
+  clusterPods: 'fast_cpod_v1',
+  localDevices: 'fast_ldev_v1',
+  stats: 'fast_stats_v1',
+} as const;
+
+export interface LocalPodEntry {
+  ip: string;
+  hostIfindex: number;
+  podIfindex: number;
+  podMac: string;
+  hostMac: string;
+  flags: number;
+}
+
+export interface ClusterPodEntry {
+  ip: string;
+  nodeIp: string;
+  flags: number;
+}
+
+export const DEVICE_KINDS = { 1: 'pod-veth', 2: 'overlay', 3: 'uplink' } as const;
+export type DeviceKind = (typeof DEVICE_KINDS)[keyof typeof DEVICE_KINDS];
+
+export interface LocalDeviceEntry {
+  ifindex: number;
+  name: string;
+  mac: string;
+  kind: DeviceKind | 'unknown';
+  flags: number;
+}
+
+export const STAT_NAMES = [
+  'redirect_local', 'pass_stack', 'drop_spoof_src_ip', 'drop_spoof_src_mac', 'drop_unknown_proto',
+  'drop_malformed', 'redirect_tunnel', 'redirect_neigh', 'deliver_from_net',
+] as const;
+
+/** struct fast_ip: 16 bytes, IPv4 as ::ffff:a.b.c.d. */
+export function encodeIp(ip: string): Buffer {
+  const b = Buffer.alloc(16);
+  if (net.isIPv4(ip)) {
+    b[10] = 0xff;
+    b[11] = 0xff;
+    ip.split('.').forEach((o, i) => (b[12 + i] = Number(o)));
+    return b;
+  }
+  if (!net.isIPv6(ip)) throw new Error(`not an IP address: ${ip}`);
+  const groups = expandIpv6(ip);
+  groups.forEach((g, i) => b.writeUInt16BE(g, i * 2));
+  return b;
+}
+
+export function decodeIp(b: Buffer): string {
+  const isV4Mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  if (isV4Mapped) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
+  return compressIpv6(groups);
+}
+
+function expandIpv6(ip: string): number[] {
+  let text = ip;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const o = v4[1]!.split('.').map(Number);
+    text = text.slice(0, v4.index) + `${((o[0]! << 8) | o[1]!).toString(16)}:${((o[2]! << 8) | o[3]!).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const fill = tail === undefined ? [] : new Array(8 - h.length - t.length).fill('0');
+  return [...h, ...fill, ...t].map((g) => Number.parseInt(g, 16));
+}
+
+function compressIpv6(groups: string[]): string {
+  // RFC 5952: compress the longest run (>1) of zero groups.
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+export function encodeMac(mac: string): Buffer {
+  const b = Buffer.from(mac.split(':').map((x) => Number.parseInt(x, 16)));
+  if (b.length !== 6) throw new Error(`not a MAC address: ${mac}`);
+  return b;
+}
+
+export function decodeMac(b: Buffer): string {
+  return [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+export function encodeLocalPod(e: Omit<LocalPodEntry, 'ip'>): Buffer {
+  const b = Buffer.alloc(24);
+  b.writeUInt32LE(e.hostIfindex, 0);
+  b.writeUInt32LE(e.podIfindex, 4);
+  encodeMac(e.podMac).copy(b, 8);
+  encodeMac(e.hostMac).copy(b, 14);
+  b.writeUInt32LE(e.flags, 20);
+  return b;
+}
+
+export function decodeLocalPod(key: Buffer, b: Buffer): LocalPodEntry {
+  return {
+    ip: decodeIp(key),
+    hostIfindex: b.readUInt32LE(0),
+    podIfindex: b.readUInt32LE(4),
+    podMac: decodeMac(b.subarray(8, 14)),
+    hostMac: decodeMac(b.subarray(14, 20)),
+    flags: b.readUInt32LE(20),
+  };
+}
+
+export function encodeClusterPod(e: Omit<ClusterPodEntry, 'ip'>): Buffer {
+  const b = Buffer.alloc(24);
+  encodeIp(e.nodeIp).copy(b, 0);
+  b.writeUInt32LE(e.flags, 16);
+  return b;
+}
+
+export function decodeClusterPod(key: Buffer, b: Buffer): ClusterPodEntry {
+  return { ip: decodeIp(key), nodeIp: decodeIp(b.subarray(0, 16)), flags: b.readUInt32LE(16) };
+}
+
+export function encodeIfindex(ifindex: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(ifindex, 0);
+  return b;
+}
+
+const KIND_CODES: Record<string, number> = { 'pod-veth': 1, overlay: 2, uplink: 3 };
+
+export function encodeLocalDevice(e: Omit<LocalDeviceEntry, 'ifindex'>): Buffer {
+  const b = Buffer.alloc(28);
+  encodeMac(e.mac).copy(b, 0);
+  b.writeUInt16LE(KIND_CODES[e.kind] ?? 0, 6);
+  b.writeUInt32LE(e.flags, 8);
+  b.write(e.name.slice(0, 15), 12, 'latin1');
+  return b;
+}
+
+export function decodeLocalDevice(key: Buffer, b: Buffer): LocalDeviceEntry {
+  const nameBytes = b.subarray(12, 28);
+  const end = nameBytes.indexOf(0);
+  const code = b.readUInt16LE(6) as keyof typeof DEVICE_KINDS;
+  return {
+    ifindex: key.readUInt32LE(0),
+    mac: decodeMac(b.subarray(0, 6)),
+    kind: DEVICE_KINDS[code] ?? 'unknown',
+    flags: b.readUInt32LE(8),
+    name: nameBytes.subarray(0, end < 0 ? 16 : end).toString('latin1'),
+  };
+}
+
+/** Sums a per-CPU u64 counter value across CPUs. */
+export function sumPerCpu(b: Buffer): bigint {
+  let total = 0n;
+  for (let off = 0; off + 8 <= b.length; off += 8) total += b.readBigUInt64LE(off);
+  return total;
+}
