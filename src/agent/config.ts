@@ -1,0 +1,117 @@
+// fast-agent configuration: a JSON file, overridden by environment variables
+// (FAST_<FIELD> in upper snake case), overridden by command-line flags (--field=value).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { LogLevel } from './log.js';
+
+export interface StandalonePool {
+  name: string;
+  /** Ips-style entries: ranges `A-B`, single addresses, CIDRs. */
+  ips: string[];
+  subnet: string;
+}
+
+export interface AgentConfig {
+  nodeName: string;
+  socketPath: string;
+  stateDir: string;
+  bpffsDir: string;
+  pendingDeleteDir: string;
+  mtu: number;
+  logLevel: LogLevel;
+  /** Where the compiled eBPF objects are. */
+  bpfDir: string;
+  /** standalone: pools from this file; kubernetes: pools from Ips objects. */
+  mode: 'standalone' | 'kubernetes';
+  pools: StandalonePool[];
+  defaultPool: string;
+  kubeconfig?: string;
+  /** Seconds a released address rests before reuse. */
+  releaseCooldownSeconds: number;
+}
+
+export const DEFAULT_CONFIG: AgentConfig = {
+  nodeName: os.hostname(),
+  socketPath: '/run/fast/agent.sock',
+  stateDir: '/var/lib/fast',
+  bpffsDir: '/sys/fs/bpf/fast',
+  pendingDeleteDir: '/var/lib/fast/pending-del',
+  mtu: 1500,
+  logLevel: 'info',
+  bpfDir: findBpfDir(),
+  mode: 'standalone',
+  pools: [],
+  defaultPool: 'default-ips',
+  releaseCooldownSeconds: 30,
+};
+
+export class ConfigError extends Error {}
+
+/** The compiled objects ship in the package's bpf/ folder (from src/ or dist/src/). */
+function findBpfDir(): string {
+  let dir = path.dirname(new URL(import.meta.url).pathname);
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'bpf', 'fast_pod.o'))) return path.join(dir, 'bpf');
+    dir = path.dirname(dir);
+  }
+  return '/usr/lib/fast/bpf';
+}
+
+const NUMERIC: Array<keyof AgentConfig> = ['mtu', 'releaseCooldownSeconds'];
+
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig {
+  const flags = parseFlags(argv);
+  const file = flags.config ?? env.FAST_CONFIG;
+  const fromFile = file ? readConfigFile(file) : {};
+  const merged: Record<string, unknown> = { ...DEFAULT_CONFIG, ...fromFile };
+  for (const key of Object.keys(DEFAULT_CONFIG) as Array<keyof AgentConfig>) {
+    const envValue = env[`FAST_${snake(key)}`];
+    if (envValue !== undefined) merged[key] = coerce(key, envValue);
+    if (flags[key] !== undefined) merged[key] = coerce(key, flags[key]!);
+  }
+  if (flags.kubeconfig ?? env.KUBECONFIG) merged.kubeconfig ??= flags.kubeconfig ?? env.KUBECONFIG;
+  return validate(merged as unknown as AgentConfig);
+}
+
+function parseFlags(argv: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) throw new ConfigError(`unexpected argument ${a}`);
+    const eq = a.indexOf('=');
+    if (eq > 0) out[a.slice(2, eq)] = a.slice(eq + 1);
+    else out[a.slice(2)] = argv[++i] ?? '';
+  }
+  return out;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`cannot read configuration ${file}: ${(err as Error).message}`);
+  }
+}
+
+function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+}
+
+function coerce(key: keyof AgentConfig, value: string): unknown {
+  if (NUMERIC.includes(key)) return Number(value);
+  if (key === 'pools') return JSON.parse(value);
+  return value;
+}
+
+function validate(c: AgentConfig): AgentConfig {
+  if (!Number.isInteger(c.mtu) || c.mtu < 576 || c.mtu > 65535) throw new ConfigError(`mtu must be an integer in 576..65535, got ${c.mtu}`);
+  if (!['standalone', 'kubernetes'].includes(c.mode)) throw new ConfigError(`mode must be standalone or kubernetes, got ${c.mode}`);
+  if (!['debug', 'info', 'warn', 'error'].includes(c.logLevel)) throw new ConfigError(`logLevel must be debug|info|warn|error`);
+  for (const k of ['socketPath', 'stateDir', 'bpffsDir', 'pendingDeleteDir'] as const) {
+    if (!c[k].startsWith('/')) throw new ConfigError(`${k} must be an absolute path, got ${c[k]}`);
+  }
+  if (!Number.isFinite(c.releaseCooldownSeconds) || c.releaseCooldownSeconds < 0) throw new ConfigError('releaseCooldownSeconds must be >= 0');
+  if (c.mode === 'standalone' && c.pools.length === 0) throw new ConfigError('standalone mode needs at least one pool in "pools"');
+  return c;
+}

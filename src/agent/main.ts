@@ -1,0 +1,67 @@
+// fast-agent: one per node. Owns the node's eBPF datapath, pod interfaces and addresses.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadConfig, ConfigError, type AgentConfig } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { EndpointStore } from './endpoint-store.js';
+import { NodeDatapath } from './datapath.js';
+import { CniHandler } from './cni-handler.js';
+import { listenUnix } from './server.js';
+import { restoreNode } from './restore.js';
+import { createIpamBackend } from './ipam/create.js';
+import { handleCtlRequest } from './ctl-api.js';
+
+async function main(): Promise<void> {
+  let config: AgentConfig;
+  try {
+    config = loadConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`fast-agent: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(config.logLevel, { component: 'fast-agent', node: config.nodeName });
+  process.umask(0o077);
+  await run(config, log).catch((err: Error) => {
+    log.error('fast-agent failed to start', { err: err.message, stack: err.stack });
+    process.exit(1);
+  });
+}
+
+async function run(config: AgentConfig, log: Logger): Promise<void> {
+  fs.mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const readyFile = path.join(config.stateDir, 'ready');
+  fs.rmSync(readyFile, { force: true });
+  let ready = false;
+
+  const endpoints = new EndpointStore(config.stateDir);
+  const datapath = NodeDatapath.open(config.bpfDir, config.bpffsDir);
+  const ipam = await createIpamBackend(config, endpoints, log);
+  const cni = new CniHandler({ nodeName: config.nodeName, mtu: config.mtu, endpoints, datapath, ipam, log, isReady: () => ready });
+
+  const report = await restoreNode(endpoints, datapath, cni, ipam, config.pendingDeleteDir, log);
+  log.info('node state restored', { ...report });
+
+  const server = await listenUnix(config.socketPath, {
+    cni: (call) => cni.handle(call),
+    ctl: (req) => handleCtlRequest(req, { config, endpoints, ipam, isReady: () => ready }),
+  }, log);
+
+  ready = true;
+  fs.writeFileSync(readyFile, `${process.pid}\n`);
+  log.info('ready', { socket: config.socketPath, bpffs: config.bpffsDir, endpoints: endpoints.list().length });
+
+  const stop = (signal: string) => {
+    log.info('stopping; pods keep their datapath', { signal });
+    fs.rmSync(readyFile, { force: true });
+    server.close();
+    fs.rmSync(config.socketPath, { force: true });
+    void ipam.close?.().finally(() => {
+      datapath.close();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

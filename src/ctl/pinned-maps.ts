@@ -1,0 +1,64 @@
+// fast-ctl reads the pinned maps itself, so it works while the agent is down.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BpfMap } from '../dataplane/bpf/bpf-map.js';
+import { MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, STAT_NAMES, sumPerCpu, type LocalDeviceEntry } from '../dataplane/bpf/map-layouts.js';
+
+const MAP_TYPES: Record<number, string> = { 1: 'hash', 2: 'array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash' };
+
+export interface PinnedMapSummary {
+  name: string;
+  path: string;
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  entries: number;
+}
+
+export function listPinnedMaps(bpffsDir: string): PinnedMapSummary[] {
+  if (!fs.existsSync(bpffsDir)) return [];
+  return fs.readdirSync(bpffsDir).filter((f) => f.startsWith('fast_')).sort().map((name) => withMap(bpffsDir, name, (m) => {
+    const info = m.info();
+    return { name, path: path.join(bpffsDir, name), type: MAP_TYPES[info.type] ?? String(info.type), keySize: info.keySize, valueSize: info.valueSize, maxEntries: info.maxEntries, entries: m.keys().length };
+  }));
+}
+
+export function withMap<T>(bpffsDir: string, name: string, fn: (m: BpfMap) => T): T {
+  const file = path.join(bpffsDir, name);
+  if (!fs.existsSync(file)) throw new Error(`map ${name} is not pinned under ${bpffsDir} (is the node initialised?)`);
+  const m = BpfMap.openPinned(file);
+  try {
+    return fn(m);
+  } finally {
+    m.close();
+  }
+}
+
+export function readDevices(bpffsDir: string): Map<number, LocalDeviceEntry> {
+  return withMap(bpffsDir, MAP_NAMES.localDevices, (m) => new Map(m.entries().map(([k, v]) => {
+    const d = decodeLocalDevice(k, v);
+    return [d.ifindex, d];
+  })));
+}
+
+/** Rows for `map dump NAME`, with names resolved for people. */
+export function dumpMap(bpffsDir: string, name: string): Array<Record<string, unknown>> {
+  switch (name) {
+    case MAP_NAMES.localPods: {
+      const devs = readDevices(bpffsDir);
+      return withMap(bpffsDir, name, (m) => m.entries().map(([k, v]) => {
+        const e = decodeLocalPod(k, v);
+        return { ip: e.ip, hostIfindex: e.hostIfindex, hostIfName: devs.get(e.hostIfindex)?.name ?? '?', hostMac: e.hostMac, podIfindex: e.podIfindex, podMac: e.podMac };
+      }));
+    }
+    case MAP_NAMES.clusterPods:
+      return withMap(bpffsDir, name, (m) => m.entries().map(([k, v]) => ({ ...decodeClusterPod(k, v) })));
+    case MAP_NAMES.localDevices:
+      return withMap(bpffsDir, name, (m) => m.entries().map(([k, v]) => ({ ...decodeLocalDevice(k, v) })));
+    case MAP_NAMES.stats:
+      return withMap(bpffsDir, name, (m) => m.entries().map(([k, v]) => ({ counter: STAT_NAMES[k.readUInt32LE(0)] ?? `#${k.readUInt32LE(0)}`, packets: sumPerCpu(v).toString() })).filter((r) => !r.counter.startsWith('#')));
+    default:
+      throw new Error(`unknown map ${name}; known: ${Object.values(MAP_NAMES).join(', ')}`);
+  }
+}

@@ -1,0 +1,140 @@
+// A pod's network attachment: a veth pair whose pod end is the pod's interface, a /32
+// (and /128) address on it, a default route through a link-local gateway whose
+// neighbour entry is the host-side veth's MAC (no bridge, no ARP for the gateway), and
+// on the node a host route plus a permanent neighbour entry for each pod address.
+import { createHash, randomBytes } from 'node:crypto';
+import * as net from 'node:net';
+import { ipBatch, ipJson, IpCommandError } from './ip-command.js';
+
+export const GATEWAY_V4 = '169.254.1.1';
+export const GATEWAY_V6 = 'fe80::1';
+
+export interface PodLinkSpec {
+  netnsPath: string;
+  ifName: string;
+  hostIfName: string;
+  addresses: string[]; // bare addresses, one per family at most
+  mtu: number;
+  podMac: string;
+  hostMac: string;
+}
+
+export interface PodLink {
+  hostIfName: string;
+  hostIfindex: number;
+  hostMac: string;
+  podIfindex: number;
+  podMac: string;
+}
+
+/** Host-side names are derived from the attachment so a DEL can find them without state. */
+export function hostIfNameFor(containerId: string, ifName: string): string {
+  return 'fst' + createHash('sha256').update(`${containerId}/${ifName}`).digest('hex').slice(0, 11);
+}
+
+/** A random locally administered unicast MAC. */
+export function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+function hostCommands(s: PodLinkSpec): string[] {
+  const cmds = [
+    `link add ${s.hostIfName} mtu ${s.mtu} address ${s.hostMac} type veth peer name ${s.ifName} mtu ${s.mtu} address ${s.podMac} netns ${s.netnsPath}`,
+    `link set ${s.hostIfName} up`,
+  ];
+  for (const a of s.addresses) {
+    const bits = net.isIPv6(a) ? 128 : 32;
+    cmds.push(`route replace ${a}/${bits} dev ${s.hostIfName} scope link`);
+    cmds.push(`neigh replace ${a} lladdr ${s.podMac} dev ${s.hostIfName} nud permanent`);
+  }
+  cmds.push(`link show dev ${s.hostIfName}`);
+  return cmds;
+}
+
+function podCommands(s: PodLinkSpec): string[] {
+  const cmds = [`link set lo up`, `link set ${s.ifName} up`];
+  for (const a of s.addresses) {
+    if (net.isIPv6(a)) {
+      cmds.push(`addr add ${a}/128 dev ${s.ifName} nodad`);
+      cmds.push(`neigh replace ${GATEWAY_V6} lladdr ${s.hostMac} dev ${s.ifName} nud permanent`);
+      cmds.push(`route replace default via ${GATEWAY_V6} dev ${s.ifName}`);
+    } else {
+      cmds.push(`addr add ${a}/32 dev ${s.ifName}`);
+      cmds.push(`neigh replace ${GATEWAY_V4} lladdr ${s.hostMac} dev ${s.ifName} nud permanent`);
+      cmds.push(`route replace ${GATEWAY_V4} dev ${s.ifName} scope link`);
+      cmds.push(`route replace default via ${GATEWAY_V4} dev ${s.ifName}`);
+    }
+  }
+  cmds.push(`link show dev ${s.ifName}`);
+  return cmds;
+}
+
+interface IpLink { ifindex: number; ifname: string; address: string; mtu: number; flags: string[]; operstate?: string }
+
+/** Creates everything; on any failure removes what it made (the veth pair) and rethrows. */
+export async function createPodLink(spec: PodLinkSpec): Promise<PodLink> {
+  let hostLink: IpLink;
+  try {
+    hostLink = (parseLast(await ipBatch(hostCommands(spec), { json: true })))[0]!;
+  } catch (err) {
+    await deleteHostLink(spec.hostIfName);
+    throw err;
+  }
+  try {
+    const podLink = (parseLast(await ipBatch(podCommands(spec), { json: true, netnsPath: spec.netnsPath })))[0]!;
+    return { hostIfName: spec.hostIfName, hostIfindex: hostLink.ifindex, hostMac: spec.hostMac, podIfindex: podLink.ifindex, podMac: spec.podMac };
+  } catch (err) {
+    await deleteHostLink(spec.hostIfName);
+    throw err;
+  }
+}
+
+function parseLast(out: string): IpLink[] {
+  const lines = out.split('\n').filter((l) => l.trim());
+  return JSON.parse(lines[lines.length - 1]!) as IpLink[];
+}
+
+/** Deleting the host end removes the peer, its addresses and the host routes. Idempotent. */
+export async function deleteHostLink(hostIfName: string): Promise<boolean> {
+  try {
+    await ipBatch([`link del ${hostIfName}`]);
+    return true;
+  } catch (err) {
+    if (err instanceof IpCommandError && /Cannot find device|does not exist/.test(err.stderr)) return false;
+    throw err;
+  }
+}
+
+export async function showLink(name: string, netnsPath?: string): Promise<IpLink | undefined> {
+  try {
+    return (await ipJson<IpLink[]>(`link show dev ${name}`, { netnsPath }))[0];
+  } catch (err) {
+    if (err instanceof IpCommandError) return undefined;
+    throw err;
+  }
+}
+
+/** Lists Fast's host-side veths on this node (by name prefix). */
+export async function listHostLinks(): Promise<IpLink[]> {
+  const links = await ipJson<IpLink[]>('link show type veth');
+  return links.filter((l) => l.ifname.startsWith('fst'));
+}
+
+export interface PodSideState {
+  link?: IpLink;
+  addresses: string[];
+  defaultRoutes: string[];
+}
+
+/** What the pod's namespace holds for this interface (used by CHECK). */
+export async function inspectPodSide(netnsPath: string, ifName: string): Promise<PodSideState> {
+  const out = await ipBatch([`link show dev ${ifName}`, `addr show dev ${ifName}`, `route show default`], { json: true, netnsPath, force: true }).catch(() => '');
+  const docs = out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as unknown[]);
+  const link = (docs.find((d) => d.length > 0 && (d[0] as IpLink).ifname === ifName && !('addr_info' in (d[0] as object))) as IpLink[] | undefined)?.[0];
+  const addrDoc = docs.find((d) => d.length > 0 && 'addr_info' in (d[0] as object)) as Array<{ addr_info: Array<{ local: string; scope: string }> }> | undefined;
+  const addresses = (addrDoc?.[0]?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => a.local);
+  const defaultRoutes = docs.flat().filter((r) => (r as { dst?: string }).dst === 'default').map((r) => (r as { gateway?: string }).gateway ?? '');
+  return { link, addresses, defaultRoutes };
+}
