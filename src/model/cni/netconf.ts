@@ -2,6 +2,7 @@
 
 import { CniError, CniErrorCode, invalidConfig } from './errors.js';
 import {
+  describeJsonType,
   isJsonObject,
   optionalBoolean,
   optionalInteger,
@@ -161,7 +162,7 @@ function readLogLevel(conf: JsonObject): LogLevel | undefined {
   const level = ownField(conf, 'logLevel');
   if (level === undefined) return undefined;
   if (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level)) {
-    const shown = typeof level === 'string' ? JSON.stringify(level) : `a value that is ${typeof level}`;
+    const shown = typeof level === 'string' ? JSON.stringify(level) : describeJsonType(level);
     throw invalidConfig(`logLevel must be one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}, got ${shown}`);
   }
   return level as LogLevel;
