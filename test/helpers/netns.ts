@@ -30,6 +30,7 @@ export class TestNetns {
     return (JSON.parse(this.ip('-j', 'link', 'show', 'dev', dev)) as Array<{ address: string }>)[0]!.address;
   }
   remove(): void {
+    if (!this.name) return;
     try { sh('ip', ['netns', 'del', this.name]); } catch { /* already gone */ }
   }
 }

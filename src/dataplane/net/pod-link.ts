@@ -128,13 +128,14 @@ export interface PodSideState {
   defaultRoutes: string[];
 }
 
-/** What the pod's namespace holds for this interface (used by CHECK). */
+/** What the pod's namespace holds for this interface (used by CHECK). `addr show`
+ *  carries the link too; iproute2 6.1 drops addr_info when `link show` precedes it in a batch. */
 export async function inspectPodSide(netnsPath: string, ifName: string): Promise<PodSideState> {
-  const out = await ipBatch([`link show dev ${ifName}`, `addr show dev ${ifName}`, `route show default`], { json: true, netnsPath, force: true }).catch(() => '');
+  const out = await ipBatch([`addr show dev ${ifName}`, `route show default`], { json: true, netnsPath, force: true }).catch(() => '');
   const docs = out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as unknown[]);
-  const link = (docs.find((d) => d.length > 0 && (d[0] as IpLink).ifname === ifName && !('addr_info' in (d[0] as object))) as IpLink[] | undefined)?.[0];
-  const addrDoc = docs.find((d) => d.length > 0 && 'addr_info' in (d[0] as object)) as Array<{ addr_info: Array<{ local: string; scope: string }> }> | undefined;
-  const addresses = (addrDoc?.[0]?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => a.local);
+  const linkDoc = docs.find((d) => d.length > 0 && (d[0] as IpLink).ifname === ifName) as Array<IpLink & { addr_info: Array<{ local: string; scope: string }> }> | undefined;
+  const link = linkDoc?.[0];
+  const addresses = (link?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => a.local);
   const defaultRoutes = docs.flat().filter((r) => (r as { dst?: string }).dst === 'default').map((r) => (r as { gateway?: string }).gateway ?? '');
   return { link, addresses, defaultRoutes };
 }

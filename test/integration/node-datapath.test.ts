@@ -1,0 +1,227 @@
+// One Fast node in namespaces: the real agent, the real fast-cni, real packets.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { TestNode, envFor, ping, PROBE, sleep } from '../helpers/node-harness.js';
+import type { TestNetns } from '../helpers/netns.js';
+
+const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
+
+function tcpEcho(client: TestNetns, server: TestNetns, serverIp: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = spawn('ip', ['netns', 'exec', server.name, process.execPath, PROBE, 'serve', String(port)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    srv.stdout!.once('data', () => {
+      const r = spawnSync('ip', ['netns', 'exec', client.name, process.execPath, PROBE, 'send', serverIp, String(port), '200000'], { encoding: 'utf8' });
+      srv.kill();
+      resolve(r.status === 0);
+    });
+    srv.on('exit', () => resolve(false));
+  });
+}
+
+describe('three pods on one node', () => {
+  let node: TestNode;
+  const pods: Array<{ pod: TestNetns; ip: string; containerId: string }> = [];
+
+  before(async () => {
+    node = new TestNode();
+    await node.startAgent();
+    for (let i = 0; i < 3; i++) pods.push(node.addPod());
+  });
+  after(async () => node?.destroy());
+
+  test('each pod has a distinct /32 address from the pool', () => {
+    const ips = pods.map((p) => p.ip);
+    assert.equal(new Set(ips).size, 3);
+    for (const ip of ips) assert.match(ip, /^10\.77\.0\.\d+$/);
+  });
+
+  test('ICMP flows between every pair and from the node to each pod', () => {
+    for (const a of pods) for (const b of pods) if (a !== b) assert.ok(ping(a.pod, b.ip), `${a.ip} -> ${b.ip}`);
+    for (const p of pods) assert.ok(ping(node.ns, p.ip), `node -> ${p.ip}`);
+  });
+
+  test('TCP flows between every pair', async () => {
+    let port = 7000;
+    for (const a of pods) for (const b of pods) if (a !== b) assert.ok(await tcpEcho(a.pod, b.pod, b.ip, port++), `tcp ${a.ip} -> ${b.ip}`);
+  });
+
+  test('same-node traffic takes the eBPF redirect, not the host stack', () => {
+    const stats = JSON.parse(node.ctl('map', 'dump', 'fast_stats_v1', '-o', 'json')) as Array<{ counter: string; packets: string }>;
+    assert.ok(Number(stats.find((s) => s.counter === 'redirect_local')!.packets) > 0);
+  });
+
+  test('a pod cannot send with another source address', () => {
+    const [a, b] = pods;
+    a!.pod.ip('addr', 'add', '10.77.0.250/32', 'dev', 'eth0');
+    const r = spawnSync('ip', ['netns', 'exec', a!.pod.name, 'ping', '-c', '1', '-W', '1', '-I', '10.77.0.250', b!.ip]);
+    assert.notEqual(r.status, 0);
+    a!.pod.ip('addr', 'del', '10.77.0.250/32', 'dev', 'eth0');
+    const stats = JSON.parse(node.ctl('map', 'dump', 'fast_stats_v1', '-o', 'json')) as Array<{ counter: string; packets: string }>;
+    assert.ok(Number(stats.find((s) => s.counter === 'drop_spoof_src_ip')!.packets) > 0);
+  });
+
+  test('fast-ctl lists the endpoints with names, MACs and indexes', () => {
+    const rows = JSON.parse(node.ctl('endpoint', 'list', '-o', 'json')) as Array<{ ip: string; hostIfName: string; podMac: string }>;
+    assert.deepEqual(rows.map((r) => r.ip).sort(), pods.map((p) => p.ip).sort());
+    assert.ok(rows.every((r) => r.hostIfName.startsWith('fst') && /^[0-9a-f:]{17}$/.test(r.podMac)));
+    assert.match(node.ctl('map', 'list'), /fast_lpod_v1\s+hash\s+16\s+24\s+16384\s+3/);
+  });
+
+  test('a continuous ping across an agent restart loses nothing', async () => {
+    const [a, b] = pods;
+    const pinger = spawn('ip', ['netns', 'exec', a!.pod.name, 'ping', '-i', '0.01', '-c', '400', '-W', '1', b!.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    pinger.stdout!.on('data', (d) => (out += d));
+    await sleep(500);
+    await node.stopAgent('SIGKILL'); // the harshest restart
+    await node.startAgent();
+    await new Promise((r) => pinger.once('exit', r));
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+    assert.ok(m, out);
+    assert.equal(m![2], m![1], `lost packets: ${out.split('\n').slice(-3).join(' ')}`);
+    assert.match(node.agentLog, /"adopted":3/);
+  });
+
+  test('CHECK passes on a healthy pod and detects a removed interface', () => {
+    const p = pods[2]!;
+    const prev = node.cni(envFor('ADD', p.containerId, p.pod.path), node.conf('1.1.0')).json; // idempotent ADD gives the result
+    assert.equal(node.cni(envFor('CHECK', p.containerId, p.pod.path), node.conf('1.1.0', { prevResult: prev })).exitCode, 0);
+    p.pod.ip('link', 'del', 'eth0');
+    const r = node.cni(envFor('CHECK', p.containerId, p.pod.path), node.conf('1.1.0', { prevResult: prev }));
+    assert.equal(r.exitCode, 1);
+    assert.equal(r.json.code, 103);
+    assert.match(r.json.details, /eth0 is missing|host interface .* is missing/);
+  });
+
+  test('DEL leaves nothing behind and a repeated DEL succeeds', () => {
+    for (const p of pods) {
+      assert.equal(node.cni(envFor('DEL', p.containerId, p.pod.path), node.conf('1.1.0')).exitCode, 0);
+      assert.equal(node.cni(envFor('DEL', p.containerId, p.pod.path), node.conf('1.1.0')).exitCode, 0);
+    }
+    assert.deepEqual(node.hostLinks(), []);
+    assert.equal(node.ns.ip('route', 'show').includes('10.77.'), false, 'no pod routes');
+    assert.deepEqual(JSON.parse(node.ctl('map', 'dump', 'fast_lpod_v1', '-o', 'json')), []);
+    assert.equal(JSON.parse(node.ctl('map', 'dump', 'fast_ldev_v1', '-o', 'json')).length, 0);
+    assert.equal(node.allocationsFile().filter((a) => !a.releasedAt).length, 0, 'no allocation left');
+  });
+});
+
+describe('every CNI version', () => {
+  let node: TestNode;
+  before(async () => {
+    node = new TestNode();
+    await node.startAgent();
+  });
+  after(async () => node?.destroy());
+
+  for (const v of VERSIONS) {
+    test(`ADD, CHECK, DEL with cniVersion ${v}`, () => {
+      const { pod, containerId, result } = node.addPod(v);
+      assert.equal(result.cniVersion, v);
+      const ip = result.ips[0];
+      if (v.startsWith('0.')) assert.equal(ip.version, '4');
+      else assert.equal(ip.version, undefined);
+      if (v !== '0.3.0' && v !== '0.3.1') {
+        assert.equal(node.cni(envFor('CHECK', containerId, pod.path), node.conf(v, { prevResult: result })).exitCode, 0);
+      }
+      assert.equal(node.cni(envFor('DEL', containerId, pod.path), node.conf(v, { prevResult: result })).exitCode, 0);
+      assert.deepEqual(node.hostLinks(), []);
+    });
+  }
+
+  test('GC removes attachments the runtime no longer lists (both spellings)', () => {
+    const keep = node.addPod();
+    const drop1 = node.addPod();
+    const drop2 = node.addPod();
+    const r = node.cni({ CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }, node.conf('1.1.0', { 'cni.dev/valid-attachments': [{ containerID: keep.containerId, ifname: 'eth0' }, { containerID: drop2.containerId, ifname: 'eth0' }] }));
+    assert.equal(r.exitCode, 0, r.stdout);
+    assert.equal(node.hostLinks().length, 2);
+    const r2 = node.cni({ CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }, node.conf('1.1.0', { 'cni.dev/attachments': [{ containerID: keep.containerId, ifname: 'eth0' }] }));
+    assert.equal(r2.exitCode, 0, r2.stdout);
+    assert.equal(node.hostLinks().length, 1);
+    assert.ok(ping(node.ns, keep.ip));
+    void drop1;
+  });
+
+  test('STATUS succeeds while the agent is ready', () => {
+    assert.equal(node.cni({ CNI_COMMAND: 'STATUS' }, node.conf('1.1.0')).exitCode, 0);
+  });
+});
+
+describe('agent down', () => {
+  let node: TestNode;
+  before(async () => {
+    node = new TestNode();
+    await node.startAgent();
+  });
+  after(async () => node?.destroy());
+
+  test('ADD fails with 11, STATUS with 50, and a DEL is finished when the agent returns', async () => {
+    const { pod, containerId } = node.addPod();
+    await node.stopAgent();
+    const add = node.cni(envFor('ADD', 'other', node.addPodNetns().path), node.conf('1.0.0'));
+    assert.equal(add.exitCode, 1);
+    assert.equal(add.json.code, 11);
+    assert.equal(add.json.cniVersion, '1.0.0');
+    assert.equal(node.cni({ CNI_COMMAND: 'STATUS' }, node.conf('1.1.0')).json.code, 50);
+    assert.equal(node.cni(envFor('DEL', containerId, pod.path), node.conf('1.1.0')).exitCode, 0);
+    assert.equal(fs.readdirSync(node.pendingDir).length, 1);
+    assert.equal(node.hostLinks().length, 1, 'the datapath stays while the agent is away');
+    await node.startAgent();
+    assert.deepEqual(node.hostLinks(), []);
+    assert.equal(fs.readdirSync(node.pendingDir).length, 0);
+    assert.equal(node.allocationsFile().filter((a) => !a.releasedAt).length, 0);
+  });
+});
+
+describe('chained with the reference portmap plugin', () => {
+  let node: TestNode;
+  before(async () => {
+    node = new TestNode();
+    await node.startAgent();
+  });
+  after(async () => node?.destroy());
+
+  test('a host port reaches the pod through portmap after Fast', async () => {
+    const pod = node.addPodNetns();
+    const containerId = 'pm' + Date.now();
+    const conflist = {
+      cniVersion: '1.0.0', name: 'fast-chain',
+      plugins: [node.conf('1.0.0'), { type: 'portmap', capabilities: { portMappings: true }, snat: true }],
+    };
+    const runtimeConfig = { portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] };
+    const res = runChain(node, conflist, 'ADD', containerId, pod.path, runtimeConfig);
+    assert.equal(res.exitCode, 0, res.stdout);
+    const srv = spawn('ip', ['netns', 'exec', pod.name, process.execPath, PROBE, 'serve', '8080'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      await new Promise((r) => srv.stdout!.once('data', r));
+      const r = spawnSync('ip', ['netns', 'exec', node.ns.name, process.execPath, PROBE, 'connect', node.nodeAddress, '18080'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      srv.kill();
+    }
+    assert.equal(runChain(node, conflist, 'DEL', containerId, pod.path, runtimeConfig).exitCode, 0);
+    assert.deepEqual(node.hostLinks(), []);
+    assert.doesNotMatch(node.ns.exec('iptables-save'), /18080/);
+  });
+});
+
+/** What libcni does with a conflist: each plugin in order, prevResult passed on (DEL in reverse). */
+function runChain(node: TestNode, conflist: any, command: string, containerId: string, netns: string, runtimeConfig: object): { exitCode: number; stdout: string } {
+  const plugins = command === 'DEL' ? [...conflist.plugins].reverse() : conflist.plugins;
+  let prev: unknown;
+  for (const p of plugins) {
+    const conf = { ...p, cniVersion: conflist.cniVersion, name: conflist.name, runtimeConfig: p.capabilities ? runtimeConfig : undefined, prevResult: prev };
+    const env = envFor(command, containerId, netns);
+    const bin = p.type === 'fast' ? undefined : `/usr/lib/cni/${p.type}`;
+    const r = bin
+      ? spawnSync('nsenter', [`--net=${node.ns.path}`, '--', bin], { input: JSON.stringify(conf), env: { ...env, PATH: process.env.PATH } as NodeJS.ProcessEnv, encoding: 'utf8' })
+      : undefined;
+    const out = r ? { exitCode: r.status ?? -1, stdout: r.stdout + r.stderr } : node.cni(env, conf);
+    if (out.exitCode !== 0) return out;
+    if (command === 'ADD') prev = JSON.parse(out.stdout);
+  }
+  return { exitCode: 0, stdout: JSON.stringify(prev ?? {}) };
+}
