@@ -186,7 +186,7 @@ export function validatePool(name: string, spec: unknown, otherPools: readonly P
     entriesFamily = parsed.family;
     for (const p of parsed.problems) {
       const msg =
-        p.reason === 'MixedFamilies' && subnet
+        p.otherFamily !== undefined && subnet
           ? `spec.ips[${p.index}] "${p.text}" is not IPv${subnet.family} like subnet ${formatCidr(subnet)}`
           : `spec.ips[${p.index}]: ${p.message}`;
       add(p.reason, `spec.ips[${p.index}]`, msg);

@@ -266,6 +266,8 @@ export interface EntryProblem {
   readonly text: string;
   readonly reason: EntryProblemReason;
   readonly message: string;
+  /** A valid entry of another family than the list's. */
+  readonly otherFamily?: IpFamily;
 }
 
 export type EntryResult =
@@ -345,6 +347,7 @@ export function parseIpEntries(texts: readonly unknown[], expected?: IpFamily): 
         text: shown,
         reason: 'MixedFamilies',
         message: `"${r.entry.text}" is IPv${r.entry.family} but the pool is IPv${family}`,
+        otherFamily: r.entry.family,
       });
       return;
     }
