@@ -1,10 +1,10 @@
 // The CNI verbs, served inside the agent. fast-cni forwards the runtime's call here
 // verbatim; this file turns it into a CNI result or a CNI error.
 import * as net from 'node:net';
-import { parseCniRequest, type CniRequest, type NetworkRequest } from '../model/cni/request.js';
+import { parseCniRequest, requestedVersionOrLatest, type CniRequest, type NetworkRequest } from '../model/cni/request.js';
 import { CniError, CniErrorCode, FastErrorCode, toCniError } from '../model/cni/errors.js';
 import { formatResult, type CniResult } from '../model/cni/result.js';
-import { LATEST } from '../model/cni/versions.js';
+import { versionInfo } from '../model/cni/versions.js';
 import { validAttachmentSet, isValidAttachment } from '../model/cni/gc.js';
 import { createPodLink, deleteHostLink, hostIfNameFor, randomMac, inspectPodSide, showLink, GATEWAY_V4, GATEWAY_V6 } from '../dataplane/net/pod-link.js';
 import { netnsExists } from '../dataplane/net/netns.js';
@@ -34,7 +34,7 @@ export class CniHandler {
   constructor(private readonly ctx: CniContext) {}
 
   async handle(call: ForwardedCall): Promise<CallResponse> {
-    let cniVersion = LATEST;
+    let cniVersion: string = requestedVersionOrLatest(call.stdin);
     try {
       const req = parseCniRequest(call.env, call.stdin);
       cniVersion = req.cniVersion;
@@ -54,7 +54,7 @@ export class CniHandler {
       case 'CHECK': return this.locks.run(attachment(req), () => this.cmdCheck(req));
       case 'GC': return this.cmdGc(req);
       case 'STATUS': return this.cmdStatus();
-      case 'VERSION': return { cniVersion: req.cniVersion, supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] };
+      case 'VERSION': return versionInfo(req.cniVersion);
     }
   }
 

@@ -3,6 +3,7 @@
 // the pods it already wired instead of rebuilding them.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 
 export interface Endpoint {
   containerId: string;
@@ -60,7 +61,8 @@ export class EndpointStore {
   }
 
   private fileFor(containerId: string, ifName: string): string {
-    return path.join(this.dir, `${containerId}_${ifName}.json`);
+    // Container IDs may be long enough to exceed a file name; the record holds the real key.
+    return path.join(this.dir, `${createHash('sha256').update(endpointKey(containerId, ifName)).digest('hex').slice(0, 32)}.json`);
   }
 }
 

@@ -25,8 +25,47 @@ export interface IpOptions {
   force?: boolean;
 }
 
+/** A command as argv words (preferred: words are quoted for the batch) or a plain line. */
+export type IpCommand = string | string[];
+
+/**
+ * One word of a batch line. The batch reader cuts lines at `#` even inside quotes, so a
+ * word holding `#` (or a newline, or both quote kinds) cannot go through a batch at all.
+ */
+function batchWord(w: string): string | undefined {
+  if (/[#\n\r\0]/.test(w) || (w.includes("'") && w.includes('"'))) return undefined;
+  if (/^[A-Za-z0-9_.:\/@+=,-]+$/.test(w)) return w;
+  return w.includes("'") ? `"${w}"` : `'${w}'`;
+}
+
+function batchLine(c: IpCommand): string | undefined {
+  if (typeof c === 'string') return c;
+  const words = c.map(batchWord);
+  return words.every((w) => w !== undefined) ? words.join(' ') : undefined;
+}
+
 /** Runs several `ip` commands in one process; resolves with stdout. */
-export function ipBatch(commands: string[], opts: IpOptions = {}): Promise<string> {
+export async function ipBatch(commands: IpCommand[], opts: IpOptions = {}): Promise<string> {
+  const lines = commands.map(batchLine);
+  if (lines.every((l) => l !== undefined)) return runBatch(lines as string[], opts);
+  // Rare names the batch syntax cannot carry: one process per command, argv as given.
+  let out = '';
+  for (const c of commands) out += await runArgv(typeof c === 'string' ? c.split(/\s+/) : c, opts);
+  return out;
+}
+
+function runArgv(words: string[], opts: IpOptions): Promise<string> {
+  const ipArgs = [...(opts.json ? ['-j'] : []), ...words];
+  const [file, args] = opts.netnsPath ? ['nsenter', [`--net=${opts.netnsPath}`, '--', 'ip', ...ipArgs]] : ['ip', ipArgs];
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && !opts.force) reject(new IpCommandError([words.join(' ')], stderr || err.message));
+      else resolve(stdout.endsWith('\n') || stdout === '' ? stdout : stdout + '\n');
+    });
+  });
+}
+
+function runBatch(commands: string[], opts: IpOptions): Promise<string> {
   const ipArgs = [...(opts.json ? ['-j'] : []), ...(opts.force ? ['-force'] : []), '-batch', '-'];
   const [file, args] = opts.netnsPath
     ? ['nsenter', [`--net=${opts.netnsPath}`, '--', 'ip', ...ipArgs]]
@@ -41,7 +80,7 @@ export function ipBatch(commands: string[], opts: IpOptions = {}): Promise<strin
 }
 
 /** One `ip` command with JSON output, parsed. */
-export async function ipJson<T = unknown>(command: string, opts: Omit<IpOptions, 'json'> = {}): Promise<T> {
+export async function ipJson<T = unknown>(command: IpCommand, opts: Omit<IpOptions, 'json'> = {}): Promise<T> {
   const out = await ipBatch([command], { ...opts, json: true });
   return lastJsonLine(out) as T;
 }

@@ -7,9 +7,12 @@ import { libcCalls } from '../bpf/libbpf.js';
 const run = promisify(execFile);
 const CLONE_NEWNET = 0x40000000;
 
+const NSFS_MAGIC = 0x6e736673;
+
+/** True only for a network namespace handle (a bind mount of nsfs or /proc/PID/ns/net). */
 export function netnsExists(path: string): boolean {
   try {
-    return fs.statSync(path).isFile() || fs.statSync(path).ino > 0;
+    return fs.statfsSync(path).type === NSFS_MAGIC;
   } catch {
     return false;
   }

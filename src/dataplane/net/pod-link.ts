@@ -4,7 +4,7 @@
 // on the node a host route plus a permanent neighbour entry for each pod address.
 import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import { ipBatch, ipJson, IpCommandError } from './ip-command.js';
+import { ipBatch, ipJson, IpCommandError, type IpCommand } from './ip-command.js';
 
 export const GATEWAY_V4 = '169.254.1.1';
 export const GATEWAY_V6 = 'fe80::1';
@@ -39,10 +39,12 @@ export function randomMac(): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-function hostCommands(s: PodLinkSpec): string[] {
-  const cmds = [
-    `link add ${s.hostIfName} mtu ${s.mtu} address ${s.hostMac} type veth peer name ${s.ifName} mtu ${s.mtu} address ${s.podMac} netns ${s.netnsPath}`,
-    `link set ${s.hostIfName} up`,
+// Commands are argv words: interface names are the runtime's choice and may collide with
+// ip keywords or batch syntax, so they always follow `dev`/`name` and are quoted by ipBatch.
+function hostCommands(s: PodLinkSpec): IpCommand[] {
+  const cmds: IpCommand[] = [
+    ['link', 'add', 'name', s.hostIfName, 'mtu', String(s.mtu), 'address', s.hostMac, 'type', 'veth', 'peer', 'name', s.ifName, 'mtu', String(s.mtu), 'address', s.podMac, 'netns', s.netnsPath],
+    `link set dev ${s.hostIfName} up`,
   ];
   for (const a of s.addresses) {
     const bits = net.isIPv6(a) ? 128 : 32;
@@ -53,21 +55,22 @@ function hostCommands(s: PodLinkSpec): string[] {
   return cmds;
 }
 
-function podCommands(s: PodLinkSpec): string[] {
-  const cmds = [`link set lo up`, `link set ${s.ifName} up`];
+function podCommands(s: PodLinkSpec): IpCommand[] {
+  const dev = s.ifName;
+  const cmds: IpCommand[] = [`link set dev lo up`, ['link', 'set', 'dev', dev, 'up']];
   for (const a of s.addresses) {
     if (net.isIPv6(a)) {
-      cmds.push(`addr add ${a}/128 dev ${s.ifName} nodad`);
-      cmds.push(`neigh replace ${GATEWAY_V6} lladdr ${s.hostMac} dev ${s.ifName} nud permanent`);
-      cmds.push(`route replace default via ${GATEWAY_V6} dev ${s.ifName}`);
+      cmds.push(['addr', 'add', `${a}/128`, 'dev', dev, 'nodad']);
+      cmds.push(['neigh', 'replace', GATEWAY_V6, 'lladdr', s.hostMac, 'dev', dev, 'nud', 'permanent']);
+      cmds.push(['route', 'replace', 'default', 'via', GATEWAY_V6, 'dev', dev]);
     } else {
-      cmds.push(`addr add ${a}/32 dev ${s.ifName}`);
-      cmds.push(`neigh replace ${GATEWAY_V4} lladdr ${s.hostMac} dev ${s.ifName} nud permanent`);
-      cmds.push(`route replace ${GATEWAY_V4} dev ${s.ifName} scope link`);
-      cmds.push(`route replace default via ${GATEWAY_V4} dev ${s.ifName}`);
+      cmds.push(['addr', 'add', `${a}/32`, 'dev', dev]);
+      cmds.push(['neigh', 'replace', GATEWAY_V4, 'lladdr', s.hostMac, 'dev', dev, 'nud', 'permanent']);
+      cmds.push(['route', 'replace', GATEWAY_V4, 'dev', dev, 'scope', 'link']);
+      cmds.push(['route', 'replace', 'default', 'via', GATEWAY_V4, 'dev', dev]);
     }
   }
-  cmds.push(`link show dev ${s.ifName}`);
+  cmds.push(['link', 'show', 'dev', dev]);
   return cmds;
 }
 
@@ -109,7 +112,7 @@ export async function deleteHostLink(hostIfName: string): Promise<boolean> {
 
 export async function showLink(name: string, netnsPath?: string): Promise<IpLink | undefined> {
   try {
-    return (await ipJson<IpLink[]>(`link show dev ${name}`, { netnsPath }))[0];
+    return (await ipJson<IpLink[]>(['link', 'show', 'dev', name], { netnsPath }))[0];
   } catch (err) {
     if (err instanceof IpCommandError) return undefined;
     throw err;
@@ -131,7 +134,7 @@ export interface PodSideState {
 /** What the pod's namespace holds for this interface (used by CHECK). `addr show`
  *  carries the link too; iproute2 6.1 drops addr_info when `link show` precedes it in a batch. */
 export async function inspectPodSide(netnsPath: string, ifName: string): Promise<PodSideState> {
-  const out = await ipBatch([`addr show dev ${ifName}`, `route show default`], { json: true, netnsPath, force: true }).catch(() => '');
+  const out = await ipBatch([['addr', 'show', 'dev', ifName], `route show default`], { json: true, netnsPath, force: true }).catch(() => '');
   const docs = out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as unknown[]);
   const linkDoc = docs.find((d) => d.length > 0 && (d[0] as IpLink).ifname === ifName) as Array<IpLink & { addr_info: Array<{ local: string; scope: string }> }> | undefined;
   const link = linkDoc?.[0];

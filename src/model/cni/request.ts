@@ -157,7 +157,8 @@ function versionRequest(env: CniEnv, stdin: Buffer | string | Uint8Array): Versi
   };
 }
 
-function requestedVersionOrLatest(stdin: Buffer | string | Uint8Array): CniVersion {
+/** The version to answer errors in: the request's own when supported, else the latest. */
+export function requestedVersionOrLatest(stdin: Buffer | string | Uint8Array): CniVersion {
   try {
     const value = decodeJson(stdin);
     const version = isJsonObject(value) ? ownField(value, 'cniVersion') : undefined;
