@@ -1,7 +1,7 @@
 // JSON merge patch (RFC 7386) and JSON patch (RFC 6902), the two patch formats every resource
 // accepts. Strategic merge patch, which needs per-kind knowledge, lives in strategic-merge.ts.
 import { ApiError, badRequest } from './errors.js';
-import { cloneJson, isJsonObject, type JsonObject } from './types.js';
+import { cloneJson, isJsonObject, jsonEqual, type JsonObject } from './types.js';
 
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (!isJsonObject(patch)) return cloneJson(patch);
@@ -83,18 +83,6 @@ function removeAt(doc: unknown, pointer: string): unknown {
   return doc;
 }
 
-function deepEqual(a: unknown, b: unknown): boolean {
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
-}
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (isJsonObject(value)) {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]));
-  }
-  return value;
-}
-
 export function applyJsonPatch(target: unknown, operations: unknown): unknown {
   if (!Array.isArray(operations)) throw badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
   let doc = cloneJson(target);
@@ -123,7 +111,7 @@ export function applyJsonPatch(target: unknown, operations: unknown): unknown {
         doc = addAt(doc, path, getAt(doc, String(op.from)));
         break;
       case 'test':
-        if (!deepEqual(getAt(doc, path), op.value)) {
+        if (!jsonEqual(getAt(doc, path), op.value)) {
           throw patchApplyError(`testing value ${path} failed: test failed`);
         }
         break;
