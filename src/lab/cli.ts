@@ -13,7 +13,7 @@ import { podNetnsName } from './kubelet/sandbox-store.js';
 import { renderTable, parseOutputFlag } from '../cli/table.js';
 import { runQuickstart } from './quickstart.js';
 
-const USAGE = `usage: fast lab up [--nodes N] [--mode overlay|native] [--port P] [--dir D]
+const USAGE = `usage: fast lab up [--nodes N] [--mode overlay|native] [--port P] [--dir D] [--keep-on-failure]
        fast lab status [-o json]
        fast lab exec [-n NAMESPACE] POD -- CMD [ARGS...]
        fast lab quickstart
@@ -50,6 +50,10 @@ The lab is up: ${nodes} nodes, ${mode} mode.
     return 0;
   } catch (err) {
     progress(`lab up failed: ${(err as Error).message}`);
+    if (args.includes('--keep-on-failure')) {
+      progress(`left as it is for inspection (logs in ${dir}); \`fast lab down\` removes it`);
+      return 1;
+    }
     progress('removing the half-built lab');
     await labDown(dir, progress);
     return 1;

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { type LabState, type LabNode, writeState, readState, LAB_PREFIX } from './lab-state.js';
 import { createUnderlay, attachHost, enableForwarding, nodeUnderlayIp, UNDERLAY_GATEWAY, EXTERNAL_IP } from './topology.js';
 import { startDetached } from './processes.js';
-import { writeKubeconfig } from './kubeconfig-file.js';
+import { writeKubeconfig } from './apiserver/kubeconfig.js';
 
 export const REPO = path.resolve(new URL('../../..', import.meta.url).pathname);
 const DIST = path.join(REPO, 'dist', 'src');
@@ -84,6 +84,9 @@ function createNode(state: LabState, i: number): LabNode {
   state.nodes.push(node);
   writeState(state);
   fs.mkdirSync(node.cniConfDir, { recursive: true });
+  // The plugin type names the executable, as on any CNI host: /opt/cni/bin/fast.
+  fs.mkdirSync(path.join(dir, 'cni', 'bin'), { recursive: true });
+  fs.symlinkSync(path.join(REPO, 'cni', 'fast-cni'), path.join(dir, 'cni', 'bin', 'fast'));
   attachHost(state.underlayNetns, node.netns, `p-${name}`, node.underlayIp);
   enableForwarding(node.netns);
   writeKubeconfig(node.kubeconfig, `http://${UNDERLAY_GATEWAY}:${state.apiPort}`);
@@ -92,7 +95,8 @@ function createNode(state: LabState, i: number): LabNode {
     pendingDeleteDir: path.join(node.stateDir, 'pending-del'), uplink: 'eth0', nodeIp: node.underlayIp, datapathMode: state.mode, logLevel: 'info',
   }, null, 2));
   fs.writeFileSync(path.join(node.cniConfDir, '10-fast.conflist'), JSON.stringify({
-    cniVersion: '1.1.0', name: 'fast',
+    // 1.0.0: Debian's reference plugins (portmap) stop there.
+    cniVersion: '1.0.0', name: 'fast',
     plugins: [
       { type: 'fast', agentSocket: node.socketPath, pendingDeleteDir: path.join(node.stateDir, 'pending-del') },
       { type: 'portmap', capabilities: { portMappings: true }, snat: true },
@@ -106,7 +110,7 @@ function startNodeProcesses(state: LabState, node: LabNode): void {
   state.processes.push(startDetached({
     role: `kubelet/${node.name}`, netns: node.netns, command: process.execPath,
     args: [path.join(DIST, 'lab', 'kubelet', 'main.js'), '--node', node.name, '--node-ip', node.underlayIp, '--kubeconfig', node.kubeconfig,
-      '--cni-conf-dir', node.cniConfDir, '--cni-bin-dir', `${path.join(REPO, 'cni')}:/usr/lib/cni`, '--state-dir', path.join(node.dir, 'kubelet')],
+      '--cni-conf-dir', node.cniConfDir, '--cni-bin-dir', `${path.join(node.dir, 'cni', 'bin')}:/usr/lib/cni`, '--state-dir', path.join(node.dir, 'kubelet')],
     log: path.join(node.dir, 'kubelet.log'),
   }));
 }

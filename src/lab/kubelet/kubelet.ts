@@ -36,7 +36,10 @@ export class LabKubelet {
   podChanged(pod: V1Pod): void {
     const uid = pod.metadata!.uid!;
     this.latest.set(uid, pod);
-    this.serialise(uid, () => (pod.metadata?.deletionTimestamp ? this.teardown(uid, true) : this.ensureRunning(uid)));
+    if (pod.metadata?.deletionTimestamp) this.serialise(uid, () => this.teardown(uid, true));
+    // A pod waiting out its back-off is retried by its timer, not by every update (our own
+    // status writes are updates too, and would otherwise turn failures into a busy loop).
+    else if (!this.retries.has(uid)) this.serialise(uid, () => this.ensureRunning(uid));
   }
 
   podDeleted(pod: V1Pod): void {
