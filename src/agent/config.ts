@@ -29,6 +29,17 @@ export interface AgentConfig {
   kubeconfig?: string;
   /** Seconds a released address rests before reuse. */
   releaseCooldownSeconds: number;
+  /** Cross-node datapath (kubernetes mode): overlay (VXLAN), native routing, or local only. */
+  datapathMode: 'overlay' | 'native' | 'local';
+  /** The node's underlay device and address (default: the device holding the default route). */
+  uplink?: string;
+  nodeIp?: string;
+  vni: number;
+  vxlanPort: number;
+  /** kubernetes mode: upper bound of the per-node block of a pool (addresses a node prefers). */
+  ipamBlockSize?: number;
+  /** kubernetes mode: seconds to wait at start for the Ips/IpEndpoint caches (CRDs installed?). */
+  ipamSyncTimeoutSeconds?: number;
 }
 
 export const DEFAULT_CONFIG: AgentConfig = {
@@ -44,6 +55,11 @@ export const DEFAULT_CONFIG: AgentConfig = {
   pools: [],
   defaultPool: 'default-ips',
   releaseCooldownSeconds: 30,
+  datapathMode: 'overlay',
+  vni: 1,
+  vxlanPort: 8472,
+  ipamBlockSize: 64,
+  ipamSyncTimeoutSeconds: 120,
 };
 
 export class ConfigError extends Error {}
@@ -58,7 +74,7 @@ function findBpfDir(): string {
   return '/usr/lib/fast/bpf';
 }
 
-const NUMERIC: Array<keyof AgentConfig> = ['mtu', 'releaseCooldownSeconds'];
+const NUMERIC: Array<keyof AgentConfig> = ['mtu', 'releaseCooldownSeconds', 'vni', 'vxlanPort', 'ipamBlockSize', 'ipamSyncTimeoutSeconds'];
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig {
   const flags = parseFlags(argv);
@@ -112,6 +128,13 @@ function validate(c: AgentConfig): AgentConfig {
     if (!c[k].startsWith('/')) throw new ConfigError(`${k} must be an absolute path, got ${c[k]}`);
   }
   if (!Number.isFinite(c.releaseCooldownSeconds) || c.releaseCooldownSeconds < 0) throw new ConfigError('releaseCooldownSeconds must be >= 0');
+  if (c.ipamBlockSize !== undefined && (!Number.isInteger(c.ipamBlockSize) || c.ipamBlockSize < 1 || c.ipamBlockSize > 65536)) {
+    throw new ConfigError(`ipamBlockSize must be an integer in 1..65536, got ${c.ipamBlockSize}`);
+  }
+  if (c.ipamSyncTimeoutSeconds !== undefined && (!Number.isFinite(c.ipamSyncTimeoutSeconds) || c.ipamSyncTimeoutSeconds <= 0)) {
+    throw new ConfigError('ipamSyncTimeoutSeconds must be > 0');
+  }
   if (c.mode === 'standalone' && c.pools.length === 0) throw new ConfigError('standalone mode needs at least one pool in "pools"');
+  if (!['overlay', 'native', 'local'].includes(c.datapathMode)) throw new ConfigError(`datapathMode must be overlay, native or local, got ${c.datapathMode}`);
   return c;
 }

@@ -5,7 +5,8 @@ import { loadConfig, ConfigError, type AgentConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { EndpointStore } from './endpoint-store.js';
 import { NodeDatapath } from './datapath.js';
-import { CniHandler } from './cni-handler.js';
+import { CniHandler, type CniContext } from './cni-handler.js';
+import type { ClusterSync } from './cluster-sync.js';
 import { listenUnix } from './server.js';
 import { restoreNode } from './restore.js';
 import { createIpamBackend } from './ipam/create.js';
@@ -36,10 +37,12 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   const endpoints = new EndpointStore(config.stateDir);
   const datapath = NodeDatapath.open(config.bpfDir, config.bpffsDir);
   const ipam = await createIpamBackend(config, endpoints, log);
-  const cni = new CniHandler({ nodeName: config.nodeName, mtu: config.mtu, endpoints, datapath, ipam, log, isReady: () => ready });
+  const ctx = { nodeName: config.nodeName, mtu: config.mtu, endpoints, datapath, ipam, log, isReady: () => ready };
+  const cni = new CniHandler(ctx);
 
   const report = await restoreNode(endpoints, datapath, cni, ipam, config.pendingDeleteDir, log);
   log.info('node state restored', { ...report });
+  const clusterSync = config.mode === 'kubernetes' && config.datapathMode !== 'local' ? await startClusterSync(config, datapath, ctx, log) : undefined;
 
   const server = await listenUnix(config.socketPath, {
     cni: (call) => cni.handle(call),
@@ -55,13 +58,33 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     fs.rmSync(readyFile, { force: true });
     server.close();
     fs.rmSync(config.socketPath, { force: true });
-    void ipam.close?.().finally(() => {
+    void Promise.all([ipam.close?.(), clusterSync?.stop()]).finally(() => {
       datapath.close();
       process.exit(0);
     });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * Cross-node networking in a cluster: the datapath is configured for the cluster's pod
+ * ranges (re-configured when pools change) and the cluster map follows every pod.
+ */
+async function startClusterSync(config: AgentConfig, datapath: NodeDatapath, ctx: CniContext, log: Logger): Promise<ClusterSync> {
+  const { loadKubeConfig } = await import('../k8s/kubeconfig.js');
+  const { ClusterSync } = await import('./cluster-sync.js');
+  const kc = loadKubeConfig({ path: config.kubeconfig });
+  const sync = new ClusterSync(kc, config.nodeName, datapath, log.child({ component: 'cluster-sync' }), async (podRanges) => {
+    const state = await datapath.configureCrossNode({
+      mode: config.datapathMode as 'overlay' | 'native', uplink: config.uplink, nodeIp: config.nodeIp, vni: config.vni, port: config.vxlanPort, podRanges,
+    });
+    // Pods must fit the encapsulation: new pods get the cross-node MTU when it is smaller.
+    if (state.podMtu) ctx.mtu = Math.min(config.mtu, state.podMtu);
+    log.info('cross-node datapath configured', { ...state, podMtu: ctx.mtu });
+  });
+  await sync.start();
+  return sync;
 }
 
 void main();
