@@ -5,7 +5,7 @@
 //   fast lab quickstart            (the seed's quick start against a running lab)
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { DEFAULT_LAB_DIR, readState } from './lab-state.js';
+import { DEFAULT_LAB_DIR, DEFAULT_LAB_NAME, readState, podNetnsPrefix } from './lab-state.js';
 import { labUp, kubectl, REPO } from './lab-up.js';
 import { labDown } from './lab-down.js';
 import { isAlive } from './processes.js';
@@ -13,7 +13,7 @@ import { podNetnsName } from './kubelet/sandbox-store.js';
 import { renderTable, parseOutputFlag } from '../cli/table.js';
 import { runQuickstart } from './quickstart.js';
 
-const USAGE = `usage: fast lab up [--nodes N] [--mode overlay|native] [--port P] [--dir D] [--keep-on-failure]
+const USAGE = `usage: fast lab up [--nodes N] [--mode overlay|native] [--port P] [--dir D] [--name NAME] [--keep-on-failure]
        fast lab status [-o json]
        fast lab exec [-n NAMESPACE] POD -- CMD [ARGS...]
        fast lab quickstart
@@ -35,7 +35,7 @@ async function up(args: string[]): Promise<number> {
   const mode = flag(args, '--mode', 'overlay') as 'overlay' | 'native';
   const started = Date.now();
   try {
-    const state = await labUp({ dir, nodes, apiPort: Number(flag(args, '--port', '16443')), mode, progress });
+    const state = await labUp({ name: flag(args, '--name', DEFAULT_LAB_NAME), dir, nodes, apiPort: Number(flag(args, '--port', '16443')), mode, progress });
     progress(`lab up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     process.stdout.write(`
 The lab is up: ${nodes} nodes, ${mode} mode.
@@ -55,7 +55,7 @@ The lab is up: ${nodes} nodes, ${mode} mode.
       return 1;
     }
     progress('removing the half-built lab');
-    await labDown(dir, progress);
+    await labDown(dir, progress, flag(args, '--name', DEFAULT_LAB_NAME));
     return 1;
   }
 }
@@ -103,7 +103,7 @@ function exec(args: string[]): number {
     return 2;
   }
   const uid = kubectl(state.hostKubeconfig, ['get', 'pod', '-n', ns, pod, '-o', 'jsonpath={.metadata.uid}']).trim();
-  const netns = podNetnsName(uid);
+  const netns = podNetnsName(uid, podNetnsPrefix(state.name));
   if (command[0] === 'net-probe') command.splice(0, 1, process.execPath, path.join(REPO, 'dist', 'src', 'tools', 'net-probe.js'));
   const r = spawnSync('ip', ['netns', 'exec', netns, ...command], { stdio: 'inherit', env: { ...process.env, FAST_POD_NAME: pod } });
   return r.status ?? 1;

@@ -3,7 +3,7 @@
 // `up` crashed halfway. Only namespaces named flab* are touched.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readState, type LabState } from './lab-state.js';
+import { readState, podNetnsPrefix, DEFAULT_LAB_NAME, type LabState } from './lab-state.js';
 import { stopProcess, isAlive } from './processes.js';
 import { deleteLabNamespaces } from './topology.js';
 import { removeBpffs } from '../dataplane/net/bpffs.js';
@@ -14,8 +14,9 @@ export interface DownReport {
   mounts: number;
 }
 
-export async function labDown(dir: string, progress: (m: string) => void): Promise<DownReport> {
+export async function labDown(dir: string, progress: (m: string) => void, labName?: string): Promise<DownReport> {
   const state = readState(dir);
+  const name = state?.name ?? labName ?? DEFAULT_LAB_NAME;
   const report: DownReport = { processes: 0, namespaces: [], mounts: 0 };
   if (state) {
     // Kubelets and agents first, then the control plane: nothing restarts what we remove.
@@ -28,7 +29,7 @@ export async function labDown(dir: string, progress: (m: string) => void): Promi
     }
     progress(`stopped ${report.processes} processes`);
   }
-  report.namespaces = deleteLabNamespaces(state?.namespaces ?? []);
+  report.namespaces = deleteLabNamespaces([`${name}-`, podNetnsPrefix(name)], state?.namespaces ?? []);
   progress(`removed ${report.namespaces.length} namespaces`);
   report.mounts = unmountUnder(dir, state);
   fs.rmSync(dir, { recursive: true, force: true });

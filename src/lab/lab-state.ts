@@ -4,8 +4,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const DEFAULT_LAB_DIR = '/run/fast-lab';
-/** Every namespace the lab makes starts with this, and nothing else does. */
-export const LAB_PREFIX = 'flab';
+/** The default lab name. Every namespace a lab makes is `<name>-…` (nodes, underlay,
+ *  external host) or `<name>p-…` (pods), so several labs can coexist (tests) and `down`
+ *  never touches another lab's or anyone else's namespaces. */
+export const DEFAULT_LAB_NAME = 'flab';
+
+export function podNetnsPrefix(labName: string): string {
+  return `${labName}p-`;
+}
 
 export interface LabNode {
   name: string;
@@ -23,9 +29,12 @@ export interface LabProcess {
   role: string;
   pid: number;
   log: string;
+  /** How it was started, so it can be restarted (tests kill and restart agents, the API server). */
+  start?: { command: string; args: string[]; netns?: string };
 }
 
 export interface LabState {
+  name: string;
   dir: string;
   createdAt: string;
   underlayNetns: string;

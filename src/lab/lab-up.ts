@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { type LabState, type LabNode, writeState, readState, LAB_PREFIX } from './lab-state.js';
+import { type LabState, type LabNode, writeState, readState, podNetnsPrefix } from './lab-state.js';
 import { createUnderlay, attachHost, enableForwarding, nodeUnderlayIp, UNDERLAY_GATEWAY, EXTERNAL_IP } from './topology.js';
 import { startDetached } from './processes.js';
 import { writeKubeconfig } from './apiserver/kubeconfig.js';
@@ -13,6 +13,7 @@ export const REPO = path.resolve(new URL('../../..', import.meta.url).pathname);
 const DIST = path.join(REPO, 'dist', 'src');
 
 export interface UpOptions {
+  name: string;
   dir: string;
   nodes: number;
   apiPort: number;
@@ -24,7 +25,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   if (readState(o.dir)) throw new Error(`a lab is already up in ${o.dir}; run \`fast lab down\` first`);
   fs.mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const state: LabState = {
-    dir: o.dir, createdAt: new Date().toISOString(), underlayNetns: `${LAB_PREFIX}-underlay`, underlayBridge: 'br0', underlayGateway: UNDERLAY_GATEWAY,
+    name: o.name, dir: o.dir, createdAt: new Date().toISOString(), underlayNetns: `${o.name}-underlay`, underlayBridge: 'br0', underlayGateway: UNDERLAY_GATEWAY,
     apiPort: o.apiPort, hostKubeconfig: path.join(o.dir, 'kubeconfig'), nodes: [], processes: [], namespaces: [], mode: o.mode,
   };
   const record = () => writeState(state);
@@ -35,7 +36,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   record();
   createUnderlay(state.underlayNetns);
 
-  state.externalNetns = `${LAB_PREFIX}-external`;
+  state.externalNetns = `${o.name}-external`;
   state.externalIp = EXTERNAL_IP;
   state.namespaces.push(state.externalNetns);
   record();
@@ -77,7 +78,7 @@ function createNode(state: LabState, i: number): LabNode {
   const name = `node${i}`;
   const dir = path.join(state.dir, name);
   const node: LabNode = {
-    name, netns: `${LAB_PREFIX}-${name}`, underlayIp: nodeUnderlayIp(i), dir, socketPath: path.join(dir, 'agent.sock'),
+    name, netns: `${state.name}-${name}`, underlayIp: nodeUnderlayIp(i), dir, socketPath: path.join(dir, 'agent.sock'),
     bpffsDir: path.join(dir, 'bpffs'), stateDir: path.join(dir, 'state'), cniConfDir: path.join(dir, 'cni', 'net.d'), kubeconfig: path.join(dir, 'kubeconfig'),
   };
   state.namespaces.push(node.netns);
@@ -110,7 +111,7 @@ function startNodeProcesses(state: LabState, node: LabNode): void {
   state.processes.push(startDetached({
     role: `kubelet/${node.name}`, netns: node.netns, command: process.execPath,
     args: [path.join(DIST, 'lab', 'kubelet', 'main.js'), '--node', node.name, '--node-ip', node.underlayIp, '--kubeconfig', node.kubeconfig,
-      '--cni-conf-dir', node.cniConfDir, '--cni-bin-dir', `${path.join(node.dir, 'cni', 'bin')}:/usr/lib/cni`, '--state-dir', path.join(node.dir, 'kubelet')],
+      '--cni-conf-dir', node.cniConfDir, '--netns-prefix', podNetnsPrefix(state.name), '--cni-bin-dir', `${path.join(node.dir, 'cni', 'bin')}:/usr/lib/cni`, '--state-dir', path.join(node.dir, 'kubelet')],
     log: path.join(node.dir, 'kubelet.log'),
   }));
 }

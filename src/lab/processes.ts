@@ -20,7 +20,13 @@ export function startDetached(o: StartOptions): LabProcess {
   const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...o.env } });
   child.unref();
   fs.closeSync(out);
-  return { role: o.role, pid: child.pid!, log: o.log };
+  return { role: o.role, pid: child.pid!, log: o.log, start: { command: o.command, args: o.args, netns: o.netns } };
+}
+
+/** Starts a recorded process again (after it was stopped or killed). */
+export function restartDetached(p: LabProcess): LabProcess {
+  if (!p.start) throw new Error(`${p.role} has no start record`);
+  return startDetached({ role: p.role, log: p.log, ...p.start });
 }
 
 export function isAlive(pid: number): boolean {

@@ -3,7 +3,7 @@
 // pods ping each other on the same node and across nodes.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { readState } from './lab-state.js';
+import { readState, podNetnsPrefix } from './lab-state.js';
 import { kubectl, waitFor, REPO } from './lab-up.js';
 import { podNetnsName } from './kubelet/sandbox-store.js';
 import { parseIpEntries } from '../model/ipam/ranges.js';
@@ -16,8 +16,8 @@ export function listPods(kubeconfig: string, selector?: string): PodInfo[] {
   return out.items.map((p) => ({ name: p.metadata.name, uid: p.metadata.uid, ip: p.status?.podIP, node: p.spec.nodeName, app: p.metadata.labels?.app, phase: p.status?.phase }));
 }
 
-export function podPing(from: PodInfo, to: PodInfo): boolean {
-  return spawnSync('ip', ['netns', 'exec', podNetnsName(from.uid), 'ping', '-c', '1', '-W', '2', to.ip!], { stdio: 'ignore' }).status === 0;
+export function podPing(netnsPrefix: string, from: PodInfo, to: PodInfo): boolean {
+  return spawnSync('ip', ['netns', 'exec', podNetnsName(from.uid, netnsPrefix), 'ping', '-c', '1', '-W', '2', to.ip!], { stdio: 'ignore' }).status === 0;
 }
 
 function inPool(ip: string, entries: string[]): boolean {
@@ -49,7 +49,7 @@ export async function runQuickstart(dir: string, progress: (m: string) => void):
   for (const a of pods) for (const b of pods) {
     if (a === b) continue;
     const where = a.node === b.node ? 'same node' : 'across nodes';
-    const good = podPing(a, b);
+    const good = podPing(podNetnsPrefix(state.name), a, b);
     ok &&= good;
     progress(`ping ${a.name} (${a.node}) -> ${b.name} ${b.ip} (${b.node}), ${where}: ${good ? 'ok' : 'FAILED'}`);
   }

@@ -2,7 +2,6 @@
 // attached to it by veths, and an external host that is not a node. Nothing outside
 // namespaces named flab* is ever touched.
 import { execFileSync } from 'node:child_process';
-import { LAB_PREFIX } from './lab-state.js';
 
 export const UNDERLAY_PREFIX = '172.30.0';
 export const UNDERLAY_GATEWAY = `${UNDERLAY_PREFIX}.1`;
@@ -40,10 +39,10 @@ export function enableForwarding(netns: string): void {
   execFileSync('ip', ['netns', 'exec', netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
 }
 
-/** Removes every lab namespace (nodes, pods, underlay); links inside vanish with them. */
-export function deleteLabNamespaces(extra: string[] = []): string[] {
+/** Removes the lab's namespaces (nodes, pods, underlay); links inside vanish with them. */
+export function deleteLabNamespaces(prefixes: string[], extra: string[] = []): string[] {
   const all = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
-  const mine = new Set([...all.filter((n) => n.startsWith(LAB_PREFIX)), ...extra.filter((n) => all.includes(n))]);
+  const mine = new Set([...all.filter((n) => prefixes.some((p) => n.startsWith(p))), ...extra.filter((n) => all.includes(n))]);
   for (const n of mine) {
     try { ip('netns', 'del', n); } catch { /* already gone */ }
   }

@@ -16,6 +16,8 @@ export interface KubeletOptions {
   cniConfDir: string;
   cniBinDirs: string[];
   stateDir: string;
+  /** Pod namespaces are named <prefix><hash of the pod UID>. */
+  netnsPrefix: string;
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -71,7 +73,7 @@ export class LabKubelet {
       return;
     }
     const sandbox: Sandbox = {
-      uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, netns: podNetnsName(uid),
+      uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, netns: podNetnsName(uid, this.o.netnsPrefix),
       containerId: newContainerId(), createdAt: new Date().toISOString(),
     };
     execFileSync('ip', ['netns', 'add', sandbox.netns]);

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   }, HEARTBEAT_MS);
 
   const kubelet = new LabKubelet(core, {
-    nodeName, nodeIp, cniConfDir: arg('--cni-conf-dir'), cniBinDirs: arg('--cni-bin-dir').split(':'), stateDir: arg('--state-dir'),
+    nodeName, nodeIp, cniConfDir: arg('--cni-conf-dir'), cniBinDirs: arg('--cni-bin-dir').split(':'), stateDir: arg('--state-dir'), netnsPrefix: arg('--netns-prefix'),
   }, log);
   const pods = new ResilientInformer<V1Pod>({
     kubeConfig: kc, name: 'pods', path: '/api/v1/pods', fieldSelector: `spec.nodeName=${nodeName}`,

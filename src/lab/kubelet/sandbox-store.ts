@@ -48,8 +48,8 @@ export class SandboxStore {
 }
 
 /** Pod namespaces are named from the pod UID so `fast lab exec` can find them. */
-export function podNetnsName(uid: string): string {
-  return `flabp-${createHash('sha256').update(uid).digest('hex').slice(0, 12)}`;
+export function podNetnsName(uid: string, prefix: string): string {
+  return `${prefix}${createHash('sha256').update(uid).digest('hex').slice(0, 12)}`;
 }
 
 /** A fresh sandbox container ID per attempt, 64 hex characters like containerd's. */
