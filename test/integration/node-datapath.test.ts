@@ -3,7 +3,10 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { TestNode, envFor, ping, PROBE, sleep } from '../helpers/node-harness.js';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CniRunner, type ConfList } from '../../src/lab/kubelet/cni-runner.js';
+import { TestNode, envFor, ping, PROBE, sleep, FAST_CNI } from '../helpers/node-harness.js';
 import type { TestNetns } from '../helpers/netns.js';
 
 const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -186,42 +189,32 @@ describe('chained with the reference portmap plugin', () => {
 
   test('a host port reaches the pod through portmap after Fast', async () => {
     const pod = node.addPodNetns();
-    const containerId = 'pm' + Date.now();
-    const conflist = {
+    // The plugin type names the executable, so give fast-cni its CNI name in a bin dir.
+    const binDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fast-cni-bin-'));
+    fs.symlinkSync(FAST_CNI, path.join(binDir, 'fast'));
+    const { pendingDeleteDir, agentSocket } = node.conf('1.0.0') as { pendingDeleteDir: string; agentSocket: string };
+    const list: ConfList = {
       cniVersion: '1.0.0', name: 'fast-chain',
-      plugins: [node.conf('1.0.0'), { type: 'portmap', capabilities: { portMappings: true }, snat: true }],
+      plugins: [{ type: 'fast', agentSocket, pendingDeleteDir }, { type: 'portmap', capabilities: { portMappings: true }, snat: true }],
     };
-    const runtimeConfig = { portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] };
-    const res = runChain(node, conflist, 'ADD', containerId, pod.path, runtimeConfig);
-    assert.equal(res.exitCode, 0, res.stdout);
-    const srv = spawn('ip', ['netns', 'exec', pod.name, process.execPath, PROBE, 'serve', '8080'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const runner = new CniRunner([binDir, '/usr/lib/cni'], {}, node.ns.path);
+    const att = { containerId: 'pm' + Date.now(), netns: pod.path, ifName: 'eth0', args: { K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: 'pm' },
+      capabilityArgs: { portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] } };
     try {
-      await new Promise((r) => srv.stdout!.once('data', r));
-      const r = spawnSync('ip', ['netns', 'exec', node.ns.name, process.execPath, PROBE, 'connect', node.nodeAddress, '18080'], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
+      const result = await runner.add(list, att);
+      const srv = spawn('ip', ['netns', 'exec', pod.name, process.execPath, PROBE, 'serve', '8080'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      try {
+        await new Promise((r) => srv.stdout!.once('data', r));
+        const r = spawnSync('ip', ['netns', 'exec', node.ns.name, process.execPath, PROBE, 'connect', node.nodeAddress, '18080'], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+      } finally {
+        srv.kill();
+      }
+      await runner.del(list, att, result);
+      assert.deepEqual(node.hostLinks(), []);
+      assert.doesNotMatch(node.ns.exec('iptables-save'), /18080/);
     } finally {
-      srv.kill();
+      fs.rmSync(binDir, { recursive: true, force: true });
     }
-    assert.equal(runChain(node, conflist, 'DEL', containerId, pod.path, runtimeConfig).exitCode, 0);
-    assert.deepEqual(node.hostLinks(), []);
-    assert.doesNotMatch(node.ns.exec('iptables-save'), /18080/);
   });
 });
-
-/** What libcni does with a conflist: each plugin in order, prevResult passed on (DEL in reverse). */
-function runChain(node: TestNode, conflist: any, command: string, containerId: string, netns: string, runtimeConfig: object): { exitCode: number; stdout: string } {
-  const plugins = command === 'DEL' ? [...conflist.plugins].reverse() : conflist.plugins;
-  let prev: unknown;
-  for (const p of plugins) {
-    const conf = { ...p, cniVersion: conflist.cniVersion, name: conflist.name, runtimeConfig: p.capabilities ? runtimeConfig : undefined, prevResult: prev };
-    const env = envFor(command, containerId, netns);
-    const bin = p.type === 'fast' ? undefined : `/usr/lib/cni/${p.type}`;
-    const r = bin
-      ? spawnSync('nsenter', [`--net=${node.ns.path}`, '--', bin], { input: JSON.stringify(conf), env: { ...env, PATH: process.env.PATH } as NodeJS.ProcessEnv, encoding: 'utf8' })
-      : undefined;
-    const out = r ? { exitCode: r.status ?? -1, stdout: r.stdout + r.stderr } : node.cni(env, conf);
-    if (out.exitCode !== 0) return out;
-    if (command === 'ADD') prev = JSON.parse(out.stdout);
-  }
-  return { exitCode: 0, stdout: JSON.stringify(prev ?? {}) };
-}

@@ -37,7 +37,8 @@ export function loadConfList(dir: string): ConfList {
 }
 
 export class CniRunner {
-  constructor(private readonly binDirs: string[], private readonly env: NodeJS.ProcessEnv = {}) {}
+  /** `netnsPath`: run the plugins in that network namespace (a runtime runs them in the host's). */
+  constructor(private readonly binDirs: string[], private readonly env: NodeJS.ProcessEnv = {}, private readonly netnsPath?: string) {}
 
   async add(list: ConfList, att: Attachment): Promise<unknown> {
     let prev: unknown;
@@ -83,7 +84,8 @@ export class CniRunner {
     };
     const file = this.pluginPath(plugin.type);
     return new Promise((resolve, reject) => {
-      const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const [cmd, args] = this.netnsPath ? ['nsenter', [`--net=${this.netnsPath}`, '--', file]] : [file, []];
+      const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.on('data', (d) => (out += d));
