@@ -29,10 +29,39 @@ struct fast_local_pod {
 	__u32 flags;
 };
 
-/* A pod on another node, keyed by its address (filled by the cross-node work). */
+/* A pod on another node, keyed by its address (filled by the cross-node work). Remote
+ * nodes' own addresses are entries too (FAST_CPOD_F_NODE): a pod's packets to another node
+ * then take the same path as to that node's pods, and the node's replies (routed to the
+ * pod through the tunnel or the uplink) come back symmetrically. */
 struct fast_cluster_pod {
 	struct fast_ip node_ip; /* underlay address of the node hosting the pod */
 	__u32 flags;
+	__u32 reserved;
+};
+
+#define FAST_CPOD_F_NODE 0x1 /* the key is a remote node's own address, not a pod's */
+
+enum fast_mode {
+	FAST_MODE_LOCAL = 0,   /* no cross-node path: remote destinations go to the host stack */
+	FAST_MODE_OVERLAY = 1, /* VXLAN in collect-metadata mode, tunnel key set by eBPF */
+	FAST_MODE_NATIVE = 2,  /* no encapsulation: bpf_redirect_neigh to the remote node */
+};
+
+/* The node's cross-node settings, the only element of fast_cfg_v1. */
+struct fast_config {
+	__u32 mode;             /* enum fast_mode */
+	__u32 overlay_ifindex;  /* fast_vxlan */
+	__u32 uplink_ifindex;   /* the device holding node_ip */
+	__u32 vni;
+	struct fast_ip node_ip; /* this node's underlay address (tunnel source) */
+	/* Inner Ethernet header of tunnelled packets, destination then source, so that one
+	 * store writes both. The destination is fast_vxlan's MAC, the same on every node,
+	 * so the receiving device takes the frame as its own; the source must differ from
+	 * it (the vxlan driver drops frames carrying its own MAC as loops). */
+	__u8 overlay_mac[6];
+	__u8 overlay_src_mac[6];
+	__u16 port;             /* UDP port of fast_vxlan (informational, for fast-ctl) */
+	__u16 flags;
 	__u32 reserved;
 };
 
@@ -60,6 +89,11 @@ enum fast_stat {
 	FAST_STAT_REDIRECT_TUNNEL = 6,
 	FAST_STAT_REDIRECT_NEIGH = 7,
 	FAST_STAT_DELIVER_FROM_NET = 8,
+	FAST_STAT_DROP_NO_REMOTE = 9,    /* routed into fast_vxlan by the stack, no cluster entry */
+	FAST_STAT_DROP_VNI = 10,         /* arrived on fast_vxlan with another VNI */
+	FAST_STAT_ENCAP_FROM_HOST = 11,  /* node stack -> remote pod, tunnel key set on egress */
+	FAST_STAT_DROP_TUNNEL_KEY = 12,  /* bpf_skb_set_tunnel_key failed */
+	FAST_STAT_PASS_FROM_NET = 13,    /* from another node, not for a local pod: host stack */
 	FAST_STAT_MAX = 16,
 };
 
@@ -86,6 +120,13 @@ struct {
 } fast_ldev_v1 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fast_config);
+} fast_cfg_v1 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FAST_STAT_MAX);
 	__type(key, __u32);
@@ -97,6 +138,13 @@ static __always_inline void fast_count(__u32 stat)
 	__u64 *v = bpf_map_lookup_elem(&fast_stats_v1, &stat);
 	if (v)
 		*v += 1;
+}
+
+static __always_inline struct fast_config *fast_cfg(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&fast_cfg_v1, &zero);
 }
 
 #endif

@@ -6,17 +6,13 @@
  *    sending them);
  *  - a packet for another pod of this node goes straight into that pod with
  *    bpf_redirect_peer (no host stack, no second veth traversal);
- *  - everything else goes to the host stack (TC_ACT_OK). */
-#include <linux/bpf.h>
-#include <linux/if_ether.h>
+ *  - with cross-node networking on (fast_cfg_v1), a packet for a pod or node of the
+ *    cluster map leaves towards that node: tunnel key + fast_vxlan (overlay), or
+ *    bpf_redirect_neigh on the uplink (native routing);
+ *  - everything else goes to the host stack (TC_ACT_OK), where masquerading applies to
+ *    destinations outside the cluster. */
 #include <linux/if_arp.h>
-#include <linux/ip.h>
-#include <linux/ipv6.h>
-#include <linux/in.h>
-#include <linux/pkt_cls.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-#include "fast_maps.h"
+#include "fast_lib.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -26,20 +22,6 @@ struct arp_eth_ipv4 {
 	__u8 tha[6];
 	__u8 tpa[4];
 } __attribute__((packed));
-
-static __always_inline void ipv4_key(struct fast_ip *k, __u32 addr)
-{
-	__builtin_memset(k, 0, sizeof(*k));
-	k->addr[10] = 0xff;
-	k->addr[11] = 0xff;
-	__builtin_memcpy(&k->addr[12], &addr, 4);
-}
-
-static __always_inline int mac_equal(const __u8 *a, const __u8 *b)
-{
-	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] &&
-	       a[3] == b[3] && a[4] == b[4] && a[5] == b[5];
-}
 
 /* The sender must be the pod that owns this veth, with its own MAC. */
 static __always_inline int check_source(struct __sk_buff *skb, struct fast_ip *src,
@@ -58,33 +40,15 @@ static __always_inline int check_source(struct __sk_buff *skb, struct fast_ip *s
 	return 0;
 }
 
-/* Rewrite the Ethernet header as a router would and hand the packet to the peer
- * (the pod's eth0) of the target's host-side veth. */
-static __always_inline int redirect_to_local_pod(struct __sk_buff *skb,
-						 struct fast_local_pod *dst)
+/* Not for a local pod: a remote pod or node (cluster map) when cross-node networking is
+ * on, else the host stack. `dst` is the destination's key. */
+static __always_inline struct fast_cluster_pod *remote_for(const struct fast_ip *dst,
+							   struct fast_config **cfg)
 {
-	if (bpf_skb_store_bytes(skb, 0, dst->pod_mac, 6, 0) < 0 ||
-	    bpf_skb_store_bytes(skb, 6, dst->host_mac, 6, 0) < 0)
-		return TC_ACT_SHOT;
-	fast_count(FAST_STAT_REDIRECT_LOCAL);
-	return bpf_redirect_peer(dst->host_ifindex, 0);
-}
-
-/* Packet pointers are invalid after the checksum helper, so the TTL is read first. */
-static __always_inline int decrement_ttl_v4(struct __sk_buff *skb, __u8 ttl)
-{
-	__u32 csum_off = ETH_HLEN + __builtin_offsetof(struct iphdr, check);
-	__u32 ttl_off = ETH_HLEN + __builtin_offsetof(struct iphdr, ttl);
-	__u8 new_ttl;
-
-	if (ttl <= 1)
-		return -1;
-	new_ttl = ttl - 1;
-	/* TTL is the high byte of the 16-bit word it shares with the protocol. */
-	bpf_l3_csum_replace(skb, csum_off, bpf_htons((__u16)ttl << 8),
-			    bpf_htons((__u16)new_ttl << 8), 2);
-	bpf_skb_store_bytes(skb, ttl_off, &new_ttl, 1, 0);
-	return 0;
+	*cfg = fast_cfg();
+	if (!*cfg || (*cfg)->mode == FAST_MODE_LOCAL)
+		return 0;
+	return bpf_map_lookup_elem(&fast_cpod_v1, dst);
 }
 
 static __always_inline int handle_ipv4(struct __sk_buff *skb)
@@ -95,6 +59,8 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb)
 	struct iphdr *ip = data + ETH_HLEN;
 	struct fast_ip src, dst;
 	struct fast_local_pod *target;
+	struct fast_cluster_pod *remote;
+	struct fast_config *cfg;
 
 	if ((void *)(ip + 1) > data_end) {
 		fast_count(FAST_STAT_DROP_MALFORMED);
@@ -112,8 +78,11 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb)
 			fast_count(FAST_STAT_PASS_STACK);
 			return TC_ACT_OK;
 		}
-		return redirect_to_local_pod(skb, target);
+		return redirect_to_local_pod(skb, target, FAST_STAT_REDIRECT_LOCAL);
 	}
+	remote = remote_for(&dst, &cfg);
+	if (remote && cfg && decrement_ttl_v4(skb, ip->ttl) == 0)
+		return forward_to_remote(skb, cfg, remote);
 	fast_count(FAST_STAT_PASS_STACK);
 	return TC_ACT_OK;
 }
@@ -137,6 +106,8 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb)
 	struct ipv6hdr *ip6 = data + ETH_HLEN;
 	struct fast_ip src, dst;
 	struct fast_local_pod *target;
+	struct fast_cluster_pod *remote;
+	struct fast_config *cfg;
 
 	if ((void *)(ip6 + 1) > data_end) {
 		fast_count(FAST_STAT_DROP_MALFORMED);
@@ -154,11 +125,13 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb)
 
 	__builtin_memcpy(dst.addr, &ip6->daddr, 16);
 	target = bpf_map_lookup_elem(&fast_lpod_v1, &dst);
-	if (target && ip6->hop_limit > 1) {
-		__u8 hl = ip6->hop_limit - 1;
-		bpf_skb_store_bytes(skb, ETH_HLEN + __builtin_offsetof(struct ipv6hdr, hop_limit),
-				    &hl, 1, 0);
-		return redirect_to_local_pod(skb, target);
+	if (target) {
+		if (decrement_hop_limit_v6(skb, ip6->hop_limit) == 0)
+			return redirect_to_local_pod(skb, target, FAST_STAT_REDIRECT_LOCAL);
+	} else {
+		remote = remote_for(&dst, &cfg);
+		if (remote && cfg && decrement_hop_limit_v6(skb, ip6->hop_limit) == 0)
+			return forward_to_remote(skb, cfg, remote);
 	}
 	fast_count(FAST_STAT_PASS_STACK);
 	return TC_ACT_OK;

@@ -2,7 +2,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BpfMap } from '../dataplane/bpf/bpf-map.js';
-import { MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, STAT_NAMES, sumPerCpu, type LocalDeviceEntry } from '../dataplane/bpf/map-layouts.js';
+import {
+  MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, decodeNodeConfig, STAT_NAMES, sumPerCpu, CONFIG_KEY, CPOD_FLAG_NODE,
+  type LocalDeviceEntry, type NodeConfigEntry,
+} from '../dataplane/bpf/map-layouts.js';
 
 const MAP_TYPES: Record<number, string> = { 1: 'hash', 2: 'array', 5: 'percpu_hash', 6: 'percpu_array', 9: 'lru_hash' };
 
@@ -42,6 +45,26 @@ export function readDevices(bpffsDir: string): Map<number, LocalDeviceEntry> {
   })));
 }
 
+export function readNodeConfig(bpffsDir: string): NodeConfigEntry | undefined {
+  if (!fs.existsSync(path.join(bpffsDir, MAP_NAMES.config))) return undefined;
+  return withMap(bpffsDir, MAP_NAMES.config, (m) => {
+    const v = m.lookup(CONFIG_KEY);
+    return v ? decodeNodeConfig(v) : undefined;
+  });
+}
+
+/** How a packet from a local pod reaches a remote one, as the node is configured. */
+export function remotePath(cfg: NodeConfigEntry | undefined, nodeIp: string, devs: Map<number, LocalDeviceEntry>): string {
+  switch (cfg?.mode) {
+    case 'overlay':
+      return `vxlan vni ${cfg.vni} -> ${nodeIp}`;
+    case 'native':
+      return `via ${nodeIp} dev ${devs.get(cfg.uplinkIfindex)?.name ?? `#${cfg.uplinkIfindex}`}`;
+    default:
+      return 'host stack (cross-node off)';
+  }
+}
+
 /** Rows for `map dump NAME`, with names resolved for people. */
 export function dumpMap(bpffsDir: string, name: string): Array<Record<string, unknown>> {
   switch (name) {
@@ -52,8 +75,26 @@ export function dumpMap(bpffsDir: string, name: string): Array<Record<string, un
         return { ip: e.ip, hostIfindex: e.hostIfindex, hostIfName: devs.get(e.hostIfindex)?.name ?? '?', hostMac: e.hostMac, podIfindex: e.podIfindex, podMac: e.podMac };
       }));
     }
-    case MAP_NAMES.clusterPods:
-      return withMap(bpffsDir, name, (m) => m.entries().map(([k, v]) => ({ ...decodeClusterPod(k, v) })));
+    case MAP_NAMES.clusterPods: {
+      const cfg = readNodeConfig(bpffsDir);
+      const devs = readDevices(bpffsDir);
+      return withMap(bpffsDir, name, (m) => m.entries().map(([k, v]) => {
+        const e = decodeClusterPod(k, v);
+        return { ip: e.ip, kind: e.flags & CPOD_FLAG_NODE ? 'node' : 'pod', nodeIp: e.nodeIp, path: remotePath(cfg, e.nodeIp, devs) };
+      }));
+    }
+    case MAP_NAMES.config: {
+      const cfg = readNodeConfig(bpffsDir);
+      if (!cfg) return [];
+      const devs = readDevices(bpffsDir);
+      const dev = (i: number) => (i ? devs.get(i)?.name ?? `#${i}` : '-');
+      return [{
+        mode: cfg.mode, nodeIp: cfg.nodeIp || '-', uplink: dev(cfg.uplinkIfindex), uplinkIfindex: cfg.uplinkIfindex,
+        overlay: dev(cfg.overlayIfindex), overlayIfindex: cfg.overlayIfindex,
+        vni: cfg.mode === 'overlay' ? cfg.vni : '-', port: cfg.mode === 'overlay' ? cfg.port : '-',
+        overlayMac: cfg.overlayMac, overlaySrcMac: cfg.overlaySrcMac,
+      }];
+    }
     case MAP_NAMES.localDevices:
       return withMap(bpffsDir, name, (m) => m.entries().map(([k, v]) => ({ ...decodeLocalDevice(k, v) })));
     case MAP_NAMES.stats:

@@ -7,6 +7,7 @@ export const MAP_NAMES = {
   clusterPods: 'fast_cpod_v1',
   localDevices: 'fast_ldev_v1',
   stats: 'fast_stats_v1',
+  config: 'fast_cfg_v1',
 } as const;
 
 export interface LocalPodEntry {
@@ -24,6 +25,29 @@ export interface ClusterPodEntry {
   flags: number;
 }
 
+/** struct fast_cluster_pod flags. */
+export const CPOD_FLAG_NODE = 0x1; // the key is a remote node's own address
+
+/** enum fast_mode. */
+export const CROSS_NODE_MODES = { 0: 'local', 1: 'overlay', 2: 'native' } as const;
+export type CrossNodeMode = (typeof CROSS_NODE_MODES)[keyof typeof CROSS_NODE_MODES];
+const MODE_CODES: Record<CrossNodeMode, number> = { local: 0, overlay: 1, native: 2 };
+
+/** struct fast_config, the only element (key 0) of fast_cfg_v1. */
+export interface NodeConfigEntry {
+  mode: CrossNodeMode;
+  overlayIfindex: number;
+  uplinkIfindex: number;
+  vni: number;
+  nodeIp: string;
+  /** Inner destination MAC of tunnelled packets: fast_vxlan's MAC, the same on every node. */
+  overlayMac: string;
+  /** Inner source MAC of tunnelled packets (must differ from overlayMac). */
+  overlaySrcMac: string;
+  port: number;
+  flags: number;
+}
+
 export const DEVICE_KINDS = { 1: 'pod-veth', 2: 'overlay', 3: 'uplink' } as const;
 export type DeviceKind = (typeof DEVICE_KINDS)[keyof typeof DEVICE_KINDS];
 
@@ -37,7 +61,8 @@ export interface LocalDeviceEntry {
 
 export const STAT_NAMES = [
   'redirect_local', 'pass_stack', 'drop_spoof_src_ip', 'drop_spoof_src_mac', 'drop_unknown_proto',
-  'drop_malformed', 'redirect_tunnel', 'redirect_neigh', 'deliver_from_net',
+  'drop_malformed', 'redirect_tunnel', 'redirect_neigh', 'deliver_from_net', 'drop_no_remote',
+  'drop_vni', 'encap_from_host', 'drop_tunnel_key', 'pass_from_net',
 ] as const;
 
 /** struct fast_ip: 16 bytes, IPv4 as ::ffff:a.b.c.d. */
@@ -131,6 +156,39 @@ export function encodeClusterPod(e: Omit<ClusterPodEntry, 'ip'>): Buffer {
 
 export function decodeClusterPod(key: Buffer, b: Buffer): ClusterPodEntry {
   return { ip: decodeIp(key), nodeIp: decodeIp(b.subarray(0, 16)), flags: b.readUInt32LE(16) };
+}
+
+export const CONFIG_KEY = Buffer.alloc(4); // array index 0
+
+export function encodeNodeConfig(e: NodeConfigEntry): Buffer {
+  const b = Buffer.alloc(52);
+  b.writeUInt32LE(MODE_CODES[e.mode], 0);
+  b.writeUInt32LE(e.overlayIfindex, 4);
+  b.writeUInt32LE(e.uplinkIfindex, 8);
+  b.writeUInt32LE(e.vni, 12);
+  if (e.nodeIp) encodeIp(e.nodeIp).copy(b, 16);
+  encodeMac(e.overlayMac).copy(b, 32);
+  encodeMac(e.overlaySrcMac).copy(b, 38);
+  b.writeUInt16LE(e.port, 44);
+  b.writeUInt16LE(e.flags, 46);
+  return b;
+}
+
+/** An all-zero value (a map that was never configured) decodes as mode local. */
+export function decodeNodeConfig(b: Buffer): NodeConfigEntry {
+  const code = b.readUInt32LE(0) as keyof typeof CROSS_NODE_MODES;
+  const ip = b.subarray(16, 32);
+  return {
+    mode: CROSS_NODE_MODES[code] ?? 'local',
+    overlayIfindex: b.readUInt32LE(4),
+    uplinkIfindex: b.readUInt32LE(8),
+    vni: b.readUInt32LE(12),
+    nodeIp: ip.every((x) => x === 0) ? '' : decodeIp(ip),
+    overlayMac: decodeMac(b.subarray(32, 38)),
+    overlaySrcMac: decodeMac(b.subarray(38, 44)),
+    port: b.readUInt16LE(44),
+    flags: b.readUInt16LE(46),
+  };
 }
 
 export function encodeIfindex(ifindex: number): Buffer {

@@ -48,7 +48,7 @@ export interface LinkInfo {
 /** `ip -d link show`, undefined when the device does not exist. */
 export async function getLink(name: string): Promise<LinkInfo | undefined> {
   try {
-    return (await ipJson<LinkInfo[]>(`-d link show dev ${name}`))[0];
+    return (JSON.parse(await runIp(['-j', '-d', 'link', 'show', 'dev', name])) as LinkInfo[])[0];
   } catch (err) {
     if (err instanceof IpCommandError && /does not exist|Cannot find device/.test(err.stderr)) return undefined;
     throw err;
@@ -57,6 +57,34 @@ export async function getLink(name: string): Promise<LinkInfo | undefined> {
 
 export async function listLinks(): Promise<LinkInfo[]> {
   return ipJson<LinkInfo[]>('link show');
+}
+
+interface IpAddrLink { ifname: string; addr_info?: Array<{ family: string; local: string; scope: string }> }
+
+/**
+ * Fills in the node's underlay device and address when they were not configured: the
+ * device holding nodeIp, else the device of the default route (IPv4 first); the
+ * device's first global address (IPv4 first).
+ */
+export async function detectUnderlay(uplink?: string, nodeIp?: string): Promise<{ uplink: string; nodeIp: string }> {
+  const links = JSON.parse(await runIp(['-j', 'addr', 'show'])) as IpAddrLink[];
+  let dev = uplink;
+  if (!dev && nodeIp) dev = links.find((l) => l.addr_info?.some((a) => a.local === nodeIp))?.ifname;
+  if (!dev) {
+    for (const family of ['-4', '-6']) {
+      const routes = JSON.parse((await runIp(['-j', family, 'route', 'show', 'default']).catch(() => '[]')) || '[]') as Array<{ dev?: string }>;
+      dev = routes.find((r) => r.dev)?.dev;
+      if (dev) break;
+    }
+  }
+  if (!dev) throw new Error('no uplink given and no default route to find one');
+  let ip = nodeIp;
+  if (!ip) {
+    const addrs = (links.find((l) => l.ifname === dev)?.addr_info ?? []).filter((a) => a.scope === 'global');
+    ip = (addrs.find((a) => a.family === 'inet') ?? addrs.find((a) => a.family === 'inet6'))?.local;
+  }
+  if (!ip) throw new Error(`no nodeIp given and ${dev} has no global address`);
+  return { uplink: dev, nodeIp: ip };
 }
 
 export interface OverlaySpec {

@@ -1,0 +1,302 @@
+// Cross-node paths of the eBPF datapath, run by the kernel on crafted packets
+// (BPF_PROG_TEST_RUN): fast_from_pod towards remote pods in overlay and native mode,
+// fast_from_overlay / fast_to_overlay on the VXLAN device, fast_from_uplink.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LoadedBpfObject, readObjectSpec } from '../../src/dataplane/bpf/bpf-object.js';
+import { testRun } from '../../src/dataplane/bpf/test-run.js';
+import { ensureBpffs, removeBpffs } from '../../src/dataplane/net/bpffs.js';
+import { withNetnsSync } from '../../src/dataplane/net/netns.js';
+import {
+  MAP_NAMES, encodeIp, encodeLocalPod, encodeClusterPod, encodeNodeConfig, decodeNodeConfig, decodeMac, STAT_NAMES, sumPerCpu,
+  CONFIG_KEY, CPOD_FLAG_NODE, type CrossNodeMode, type NodeConfigEntry,
+} from '../../src/dataplane/bpf/map-layouts.js';
+import { OVERLAY_MAC, OVERLAY_SRC_MAC } from '../../src/dataplane/net/cross-node.js';
+import { TestNetns, uniqueName } from '../helpers/netns.js';
+import { ethernet, ipv4Udp, ipv6Udp, ipv4HeaderChecksumValid } from '../helpers/packets.js';
+
+const TC_ACT_OK = 0;
+const TC_ACT_SHOT = 2;
+const TC_ACT_REDIRECT = 7;
+
+const POD_OBJ = path.resolve('bpf/fast_pod.o');
+const NET_OBJ = path.resolve('bpf/fast_net.o');
+const NODE_IP = '192.168.100.1';
+const VNI = 4242;
+
+let ns: TestNetns;
+let pinDir: string;
+let podObj: LoadedBpfObject;
+let netObj: LoadedBpfObject;
+const dev = { overlay: 0, uplink: 0, uplinkMac: '' };
+
+// Local pods A (sender) and B; remote pods R (IPv4 and IPv6) on node 2, R6U behind an
+// IPv6 underlay address; node 2's own address as a node entry.
+const A = { ip: '10.1.0.2', ip6: 'fd00:1::2', podMac: '02:aa:00:00:00:02', hostMac: '02:bb:00:00:00:02', ifindex: 0 };
+const B = { ip: '10.1.0.3', ip6: 'fd00:1::3', podMac: '02:aa:00:00:00:03', hostMac: '02:bb:00:00:00:03', ifindex: 0 };
+const NODE2 = '192.168.100.2';
+const R = { ip: '10.2.0.5', ip6: 'fd00:2::5' };
+const R6U = { ip: '10.3.0.5', node: 'fd99::3' };
+
+before(() => {
+  ns = new TestNetns(uniqueName('fbpf'));
+  ns.ip('link', 'add', 'hA', 'type', 'veth', 'peer', 'name', 'pA');
+  ns.ip('link', 'add', 'hB', 'type', 'veth', 'peer', 'name', 'pB');
+  ns.ip('link', 'add', 'fast_vxlan', 'address', OVERLAY_MAC, 'type', 'vxlan', 'external', 'dstport', '8472');
+  ns.ip('link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1');
+  A.ifindex = ns.ifindex('hA');
+  B.ifindex = ns.ifindex('hB');
+  dev.overlay = ns.ifindex('fast_vxlan');
+  dev.uplink = ns.ifindex('up0');
+  dev.uplinkMac = ns.mac('up0');
+  pinDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fast-bpffs-'));
+  ensureBpffs(pinDir);
+  podObj = LoadedBpfObject.load(POD_OBJ, pinDir);
+  netObj = LoadedBpfObject.load(NET_OBJ, pinDir);
+  for (const p of [A, B]) {
+    const value = encodeLocalPod({ hostIfindex: p.ifindex, podIfindex: 2, podMac: p.podMac, hostMac: p.hostMac, flags: 0 });
+    podObj.map(MAP_NAMES.localPods).update(encodeIp(p.ip), value);
+    podObj.map(MAP_NAMES.localPods).update(encodeIp(p.ip6), value);
+  }
+  const cpod = podObj.map(MAP_NAMES.clusterPods);
+  cpod.update(encodeIp(R.ip), encodeClusterPod({ nodeIp: NODE2, flags: 0 }));
+  cpod.update(encodeIp(R.ip6), encodeClusterPod({ nodeIp: NODE2, flags: 0 }));
+  cpod.update(encodeIp(NODE2), encodeClusterPod({ nodeIp: NODE2, flags: CPOD_FLAG_NODE }));
+  cpod.update(encodeIp(R6U.ip), encodeClusterPod({ nodeIp: R6U.node, flags: 0 }));
+  // B is local; a stale cluster entry for it must not win over the local one.
+  cpod.update(encodeIp(B.ip), encodeClusterPod({ nodeIp: NODE2, flags: 0 }));
+});
+
+after(() => {
+  podObj?.close();
+  netObj?.close();
+  if (pinDir) removeBpffs(pinDir);
+  ns?.remove();
+});
+
+function configure(mode: CrossNodeMode): void {
+  const cfg: NodeConfigEntry = {
+    mode, overlayIfindex: mode === 'overlay' ? dev.overlay : 0, uplinkIfindex: dev.uplink, vni: VNI, nodeIp: NODE_IP,
+    overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: 8472, flags: 0,
+  };
+  podObj.map(MAP_NAMES.config).update(CONFIG_KEY, encodeNodeConfig(cfg));
+}
+
+function run(obj: LoadedBpfObject, prog: string, packet: Buffer, ifindex: number) {
+  return withNetnsSync(ns.path, () => testRun(obj.programFd(prog), packet, ifindex));
+}
+const fromPod = (pkt: Buffer) => run(podObj, 'fast_from_pod', pkt, A.ifindex);
+const fromOverlay = (pkt: Buffer) => run(netObj, 'fast_from_overlay', pkt, dev.overlay);
+const toOverlay = (pkt: Buffer) => run(netObj, 'fast_to_overlay', pkt, dev.overlay);
+const fromUplink = (pkt: Buffer) => run(netObj, 'fast_from_uplink', pkt, dev.uplink);
+
+function stat(name: (typeof STAT_NAMES)[number]): bigint {
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(STAT_NAMES.indexOf(name));
+  return sumPerCpu(podObj.map(MAP_NAMES.stats).lookup(key)!);
+}
+
+function counting<T>(name: (typeof STAT_NAMES)[number], fn: () => T): { result: T; delta: bigint } {
+  const before = stat(name);
+  const result = fn();
+  return { result, delta: stat(name) - before };
+}
+
+const podV4 = (dst: string, ttl = 64) => ethernet(A.hostMac, A.podMac, 0x0800, ipv4Udp(A.ip, dst, ttl));
+const podV6 = (dst: string, hl = 64) => ethernet(A.hostMac, A.podMac, 0x86dd, ipv6Udp(A.ip6, dst, hl));
+
+test('the map layouts in the objects match the TypeScript codecs', () => {
+  for (const file of [POD_OBJ, NET_OBJ]) {
+    const maps = new Map(readObjectSpec(file).maps.map((m) => [m.name, m]));
+    assert.equal(maps.get(MAP_NAMES.config)?.valueSize, encodeNodeConfig(decodeNodeConfig(Buffer.alloc(52))).length, `${file} fast_cfg_v1`);
+    assert.equal(maps.get(MAP_NAMES.clusterPods)?.valueSize, encodeClusterPod({ nodeIp: NODE2, flags: 0 }).length);
+  }
+  assert.deepEqual(readObjectSpec(NET_OBJ).programs.sort(), ['fast_from_overlay', 'fast_from_uplink', 'fast_to_overlay']);
+  assert.ok(fs.existsSync(path.join(pinDir, MAP_NAMES.config)), 'config map pinned');
+});
+
+test('the config map round-trips through its codec', () => {
+  configure('overlay');
+  const cfg = decodeNodeConfig(podObj.map(MAP_NAMES.config).lookup(CONFIG_KEY)!);
+  assert.deepEqual(cfg, { mode: 'overlay', overlayIfindex: dev.overlay, uplinkIfindex: dev.uplink, vni: VNI, nodeIp: NODE_IP, overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: 8472, flags: 0 });
+  assert.equal(decodeNodeConfig(Buffer.alloc(52)).mode, 'local', 'an unconfigured node is local-only');
+});
+
+describe('overlay mode', () => {
+  before(() => configure('overlay'));
+
+  test('a packet to a remote pod gets its tunnel key and is redirected to fast_vxlan', () => {
+    const pkt = podV4(R.ip, 64);
+    const { result: r, delta } = counting('redirect_tunnel', () => fromPod(pkt));
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(delta, 1n, 'counted as a tunnel redirect (bpf_skb_set_tunnel_key succeeded: a failure drops and counts drop_tunnel_key)');
+    assert.equal(decodeMac(r.data.subarray(0, 6)), OVERLAY_MAC, 'inner destination MAC is the VXLAN device MAC every node shares');
+    assert.equal(decodeMac(r.data.subarray(6, 12)), OVERLAY_SRC_MAC, 'inner source MAC differs from it (no loop drop)');
+    assert.equal(r.data[14 + 8], 63, 'TTL decremented (this node routed it)');
+    assert.ok(ipv4HeaderChecksumValid(r.data));
+    assert.deepEqual(r.data.subarray(34), pkt.subarray(34), 'payload untouched');
+  });
+
+  test('a remote node address (node entry) takes the tunnel too', () => {
+    const r = fromPod(podV4(NODE2));
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(decodeMac(r.data.subarray(0, 6)), OVERLAY_MAC);
+  });
+
+  test('IPv6 pods and IPv6 underlay addresses are tunnelled', () => {
+    const r6 = fromPod(podV6(R.ip6, 10));
+    assert.equal(r6.retval, TC_ACT_REDIRECT);
+    assert.equal(r6.data[14 + 7], 9, 'hop limit decremented');
+    const { result: r, delta } = counting('redirect_tunnel', () => fromPod(podV4(R6U.ip)));
+    assert.equal(r.retval, TC_ACT_REDIRECT, 'BPF_F_TUNINFO_IPV6 key accepted');
+    assert.equal(delta, 1n);
+  });
+
+  test('a local pod wins over a cluster entry for the same address', () => {
+    const r = fromPod(podV4(B.ip));
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(decodeMac(r.data.subarray(0, 6)), B.podMac);
+  });
+
+  test('unknown destinations go to the host stack unchanged', () => {
+    const pkt = podV4('203.0.113.9');
+    const r = fromPod(pkt);
+    assert.equal(r.retval, TC_ACT_OK);
+    assert.deepEqual(r.data, pkt);
+  });
+
+  test('anti-spoofing still applies before the remote lookup', () => {
+    const spoofed = ethernet(A.hostMac, A.podMac, 0x0800, ipv4Udp('10.1.0.99', R.ip));
+    assert.equal(fromPod(spoofed).retval, TC_ACT_SHOT);
+    const badMac = ethernet(A.hostMac, '02:de:ad:be:ef:00', 0x0800, ipv4Udp(A.ip, R.ip));
+    assert.equal(fromPod(badMac).retval, TC_ACT_SHOT);
+  });
+
+  test('an expiring TTL to a remote pod is left to the stack (ICMP time exceeded)', () => {
+    const pkt = podV4(R.ip, 1);
+    const r = fromPod(pkt);
+    assert.equal(r.retval, TC_ACT_OK);
+    assert.deepEqual(r.data, pkt);
+  });
+
+  test('a decapsulated packet for a local pod is delivered into it (redirect_peer)', () => {
+    const pkt = ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, B.ip, 63));
+    const { result: r, delta } = counting('deliver_from_net', () => fromOverlay(pkt));
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(delta, 1n);
+    assert.equal(decodeMac(r.data.subarray(0, 6)), B.podMac, 'destination MAC is the pod');
+    assert.equal(decodeMac(r.data.subarray(6, 12)), B.hostMac, "source MAC is the pod's gateway");
+    assert.equal(r.data[14 + 8], 62);
+    assert.ok(ipv4HeaderChecksumValid(r.data));
+    const r6 = fromOverlay(ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x86dd, ipv6Udp(R.ip6, B.ip6, 5)));
+    assert.equal(r6.retval, TC_ACT_REDIRECT);
+    assert.equal(r6.data[14 + 7], 4);
+  });
+
+  test('a decapsulated packet for the node or an unknown address passes to the stack', () => {
+    for (const dst of [NODE_IP, '10.1.0.77']) {
+      const pkt = ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, dst));
+      const { result: r, delta } = counting('pass_from_net', () => fromOverlay(pkt));
+      assert.equal(r.retval, TC_ACT_OK, dst);
+      assert.deepEqual(r.data, pkt);
+      assert.equal(delta, 1n);
+    }
+  });
+
+  test('node stack -> remote pod: the egress program sets the key and fixes the inner source MAC', () => {
+    // What the stack hands fast_vxlan (NOARP: both MACs are the device's own).
+    const pkt = ethernet(OVERLAY_MAC, OVERLAY_MAC, 0x0800, ipv4Udp(NODE_IP, R.ip));
+    const { result: r, delta } = counting('encap_from_host', () => toOverlay(pkt));
+    assert.equal(r.retval, TC_ACT_OK, 'continues into the VXLAN driver');
+    assert.equal(delta, 1n);
+    assert.equal(decodeMac(r.data.subarray(0, 6)), OVERLAY_MAC);
+    assert.equal(decodeMac(r.data.subarray(6, 12)), OVERLAY_SRC_MAC);
+    assert.equal(r.data[14 + 8], 64, 'the stack already decremented');
+    assert.equal(toOverlay(ethernet(OVERLAY_MAC, OVERLAY_MAC, 0x86dd, ipv6Udp('fd00:1::1', R.ip6))).retval, TC_ACT_OK);
+  });
+
+  test('node stack -> unknown address in the tunnel is dropped', () => {
+    const { result: r, delta } = counting('drop_no_remote', () => toOverlay(ethernet(OVERLAY_MAC, OVERLAY_MAC, 0x0800, ipv4Udp(NODE_IP, '10.2.0.99'))));
+    assert.equal(r.retval, TC_ACT_SHOT);
+    assert.equal(delta, 1n);
+    assert.equal(toOverlay(ethernet('ff:ff:ff:ff:ff:ff', OVERLAY_MAC, 0x0806, Buffer.alloc(28))).retval, TC_ACT_SHOT, 'no ARP into the tunnel');
+  });
+
+  test('the uplink program is inert in overlay mode', () => {
+    const pkt = ethernet(dev.uplinkMac, '02:00:00:00:00:99', 0x0800, ipv4Udp(R.ip, B.ip));
+    const r = fromUplink(pkt);
+    assert.equal(r.retval, TC_ACT_OK);
+    assert.deepEqual(r.data, pkt);
+  });
+});
+
+describe('native routing mode', () => {
+  before(() => configure('native'));
+
+  test('a packet to a remote pod is redirected to the uplink with the node as next hop', () => {
+    const pkt = podV4(R.ip, 64);
+    const { result: r, delta } = counting('redirect_neigh', () => fromPod(pkt));
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(delta, 1n);
+    assert.equal(r.data[14 + 8], 63, 'TTL decremented');
+    assert.ok(ipv4HeaderChecksumValid(r.data));
+    assert.deepEqual(r.data.subarray(0, 12), pkt.subarray(0, 12), 'MACs are left to the neighbour subsystem');
+    assert.equal(fromPod(podV6(R.ip6)).retval, TC_ACT_REDIRECT);
+    assert.equal(fromPod(podV4(NODE2)).retval, TC_ACT_REDIRECT, 'remote node address');
+  });
+
+  test('unknown destinations still go to the host stack (masquerading happens there)', () => {
+    const pkt = podV4('203.0.113.9');
+    assert.equal(fromPod(pkt).retval, TC_ACT_OK);
+  });
+
+  test('a packet arriving on the uplink for a local pod is delivered into it', () => {
+    const pkt = ethernet(dev.uplinkMac, '02:00:00:00:00:99', 0x0800, ipv4Udp(R.ip, B.ip, 64));
+    const { result: r, delta } = counting('deliver_from_net', () => fromUplink(pkt));
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(delta, 1n);
+    assert.equal(decodeMac(r.data.subarray(0, 6)), B.podMac);
+    assert.equal(decodeMac(r.data.subarray(6, 12)), B.hostMac);
+    assert.equal(r.data[14 + 8], 63);
+  });
+
+  test('everything else on the uplink passes: the node, other hosts, frames for other MACs', () => {
+    for (const pkt of [
+      ethernet(dev.uplinkMac, '02:00:00:00:00:99', 0x0800, ipv4Udp(R.ip, NODE_IP)),
+      ethernet(dev.uplinkMac, '02:00:00:00:00:99', 0x0800, ipv4Udp('203.0.113.9', '10.1.0.77')),
+      ethernet('02:00:00:00:00:42', '02:00:00:00:00:99', 0x0800, ipv4Udp(R.ip, B.ip)), // flooded, not ours
+      ethernet('ff:ff:ff:ff:ff:ff', '02:00:00:00:00:99', 0x0806, Buffer.alloc(28)),
+    ]) {
+      const r = fromUplink(pkt);
+      assert.equal(r.retval, TC_ACT_OK);
+      assert.deepEqual(r.data, pkt);
+    }
+  });
+
+  test('the overlay ingress program is inert in native mode', () => {
+    const pkt = ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, B.ip));
+    assert.equal(fromOverlay(pkt).retval, TC_ACT_OK);
+  });
+});
+
+describe('local-only mode', () => {
+  before(() => configure('local'));
+
+  test('cluster entries are ignored: remote destinations go to the host stack', () => {
+    const pkt = podV4(R.ip);
+    const r = fromPod(pkt);
+    assert.equal(r.retval, TC_ACT_OK);
+    assert.deepEqual(r.data, pkt);
+  });
+
+  test('same-node redirect is unaffected', () => {
+    assert.equal(fromPod(podV4(B.ip)).retval, TC_ACT_REDIRECT);
+  });
+
+  test('the VXLAN egress program drops (nothing may be tunnelled)', () => {
+    assert.equal(toOverlay(ethernet(OVERLAY_MAC, OVERLAY_MAC, 0x0800, ipv4Udp(NODE_IP, R.ip))).retval, TC_ACT_SHOT);
+  });
+});
