@@ -396,7 +396,9 @@ export class NodeDatapath {
       if (ranges.some((r) => prefixContains(r, ip))) return undefined; // the range route covers it
       return { dst: host, dev: OVERLAY_DEVICE, src };
     }
-    if (!st.uplink) return undefined;
+    // Linux has no IPv6 route through an IPv4 gateway (RTA_VIA): a pod whose family
+    // differs from its node's address is reachable from pods (eBPF) but not from the node.
+    if (!st.uplink || net.isIPv6(ip) !== net.isIPv6(t.nodeIp)) return undefined;
     return { dst: host, dev: st.uplink.name, via: t.nodeIp, src };
   }
 

@@ -14,7 +14,7 @@ import {
   MAP_NAMES, encodeIp, encodeLocalPod, encodeClusterPod, encodeNodeConfig, decodeNodeConfig, decodeMac, STAT_NAMES, sumPerCpu,
   CONFIG_KEY, CPOD_FLAG_NODE, type CrossNodeMode, type NodeConfigEntry,
 } from '../../src/dataplane/bpf/map-layouts.js';
-import { OVERLAY_MAC, OVERLAY_SRC_MAC } from '../../src/dataplane/net/cross-node.js';
+import { OVERLAY_MAC, OVERLAY_SRC_MAC, parsePrefix, prefixContains, prefixText, canonicalDst, routeReplaceLine, routeDeleteLine, masqueradeScript, sameRoute } from '../../src/dataplane/net/cross-node.js';
 import { TestNetns, uniqueName } from '../helpers/netns.js';
 import { ethernet, ipv4Udp, ipv6Udp, ipv4HeaderChecksumValid } from '../helpers/packets.js';
 
@@ -298,5 +298,39 @@ describe('local-only mode', () => {
 
   test('the VXLAN egress program drops (nothing may be tunnelled)', () => {
     assert.equal(toOverlay(ethernet(OVERLAY_MAC, OVERLAY_MAC, 0x0800, ipv4Udp(NODE_IP, R.ip))).retval, TC_ACT_SHOT);
+  });
+});
+
+describe('node plumbing helpers (pure)', () => {
+  test('prefixes: parsing, containment, canonical forms', () => {
+    assert.equal(prefixText(parsePrefix('10.77.3.9/16')), '10.77.0.0/16');
+    assert.ok(prefixContains(parsePrefix('10.77.0.0/16'), '10.77.200.1'));
+    assert.ok(!prefixContains(parsePrefix('10.77.0.0/16'), '10.78.0.1'));
+    assert.ok(prefixContains(parsePrefix('fd00:1::/64'), 'fd00:1::abcd'));
+    assert.ok(!prefixContains(parsePrefix('fd00:1::/64'), '10.77.0.1'), 'families never mix');
+    assert.ok(!prefixContains(parsePrefix('10.0.0.0/8'), '::a00:1'));
+    assert.equal(canonicalDst('10.1.2.3'), canonicalDst('10.1.2.3/32'));
+    assert.equal(canonicalDst('fd00::1'), canonicalDst('fd00:0:0:0:0:0:0:1/128'));
+    assert.throws(() => parsePrefix('10.0.0.0/33'));
+    assert.throws(() => parsePrefix('nope/8'));
+  });
+
+  test('route lines are tagged with the protocol', () => {
+    assert.equal(routeReplaceLine({ dst: '10.77.2.5/32', via: '192.168.100.2', dev: 'eth0', src: '192.168.100.1' }),
+      'route replace 10.77.2.5/32 via 192.168.100.2 dev eth0 src 192.168.100.1 proto 250');
+    assert.equal(routeReplaceLine({ dst: 'fd00:2::5/128', via: 'fd99::2', dev: 'eth0' }), 'route replace fd00:2::5/128 via fd99::2 dev eth0 proto 250');
+    assert.equal(routeReplaceLine({ dst: '10.77.0.0/16', dev: 'fast_vxlan' }), 'route replace 10.77.0.0/16 dev fast_vxlan proto 250');
+    assert.equal(routeDeleteLine('10.77.2.5/32'), 'route del 10.77.2.5/32 proto 250');
+    assert.ok(sameRoute({ dst: '10.77.2.5', dev: 'eth0', via: '192.168.100.2' }, { dst: '10.77.2.5/32', dev: 'eth0', via: '192.168.100.2' }));
+    assert.ok(!sameRoute({ dst: '10.77.2.5/32', dev: 'eth0', via: '192.168.100.2' }, { dst: '10.77.2.5/32', dev: 'eth0', via: '192.168.100.3' }));
+  });
+
+  test('the masquerade table: pod ranges out of the uplink, not within the cluster', () => {
+    const script = masqueradeScript({ uplink: 'eth0', podRanges: ['10.77.0.0/16', 'fd00:1::/64'] });
+    assert.match(script, /^table inet fast\ndelete table inet fast\ntable inet fast \{/, 'replaced in one transaction');
+    assert.match(script, /elements = \{ 10\.77\.0\.0\/16 \}/);
+    assert.match(script, /oifname "eth0" ip saddr @pod_ranges_v4 ip daddr != @pod_ranges_v4 masquerade/);
+    assert.match(script, /oifname "eth0" ip6 saddr @pod_ranges_v6 ip6 daddr != @pod_ranges_v6 masquerade/);
+    assert.doesNotMatch(masqueradeScript({ uplink: 'eth0', podRanges: ['10.77.0.0/16'] }), /ip6/);
   });
 });

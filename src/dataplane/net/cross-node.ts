@@ -219,7 +219,7 @@ export function routeDeleteLine(dst: string): string {
   return `route del ${dst} proto ${ROUTE_PROTO}`;
 }
 
-interface IpRoute { dst: string; dev?: string; gateway?: string; prefsrc?: string }
+interface IpRoute { dst: string; dev?: string; gateway?: string; via?: { host?: string }; prefsrc?: string }
 
 function runIp(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -238,7 +238,7 @@ export async function listFastRoutes(): Promise<RouteSpec[]> {
   ]);
   const parse = (out: string, hostBits: number) =>
     (out.trim() ? (JSON.parse(out) as IpRoute[]) : []).map((r): RouteSpec => ({
-      dst: r.dst.includes('/') ? r.dst : `${r.dst}/${hostBits}`, dev: r.dev ?? '', via: r.gateway, src: r.prefsrc,
+      dst: r.dst.includes('/') ? r.dst : `${r.dst}/${hostBits}`, dev: r.dev ?? '', via: r.gateway ?? r.via?.host, src: r.prefsrc,
     }));
   return [...parse(v4, 32), ...parse(v6, 128)];
 }
