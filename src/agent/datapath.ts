@@ -291,8 +291,22 @@ export class NodeDatapath {
     checkRemote(ip, { nodeIp, kind });
     const st = this.cross ?? (await this.crossNodeState());
     if (st.nodeIp && sameIp(nodeIp, st.nodeIp)) return false;
-    this.obj.map(MAP_NAMES.clusterPods).update(encodeIp(ip), encodeClusterPod({ nodeIp, flags: kind === 'node' ? CPOD_FLAG_NODE : 0 }));
-    await this.requestRoutes([ip]);
+    const map = this.obj.map(MAP_NAMES.clusterPods);
+    const key = encodeIp(ip);
+    const value = encodeClusterPod({ nodeIp, flags: kind === 'node' ? CPOD_FLAG_NODE : 0 });
+    const prev = map.lookup(key);
+    // Unchanged (pod status updates): an entry in the map always has its route, see below.
+    if (prev?.equals(value)) return true;
+    map.update(key, value);
+    try {
+      await this.requestRoutes([ip]);
+    } catch (err) {
+      // Keep "in the map => routed": put the previous entry back (its route follows).
+      if (prev) map.update(key, prev);
+      else map.delete(key);
+      await this.requestRoutes([ip]).catch(() => undefined);
+      throw err;
+    }
     return true;
   }
 
@@ -427,7 +441,13 @@ export class NodeDatapath {
       const v = this.obj.map(MAP_NAMES.clusterPods).lookup(encodeIp(ip));
       const e = v ? decodeClusterPod(encodeIp(ip), v) : undefined;
       const route = this.wantedRoute(st, ranges, ip, e && { nodeIp: e.nodeIp, kind: e.flags & CPOD_FLAG_NODE ? 'node' : 'pod' });
-      lines.push(route ? routeReplaceLine(route) : routeDeleteLine(`${ip}/${net.isIPv6(ip) ? 128 : 32}`));
+      if (route) lines.push(routeReplaceLine(route));
+      // A host route of ours can only exist in native mode or, in overlay mode, outside the
+      // ranges (a mode switch reconciles everything): anywhere else there is nothing to do,
+      // and an overlay upsert costs no `ip` process at all.
+      else if (st.mode === 'native' || (st.mode === 'overlay' && !ranges.some((r) => prefixContains(r, ip)))) {
+        lines.push(routeDeleteLine(`${ip}/${net.isIPv6(ip) ? 128 : 32}`));
+      } else continue;
       owners.push(ip);
     }
     return this.runLines(lines, owners);

@@ -216,6 +216,17 @@ for (const mode of MODES) {
       assert.ok(pingFrom(n1.pods[0]!.pod, n2.pods[0]!.ip));
     });
 
+    test('a remote whose route cannot be installed is not half-added', async () => {
+      const req = { op: 'remote-upsert', ip: '10.77.9.10', nodeIp: '172.31.0.1' }; // not on the underlay
+      if (mode === 'native') {
+        await assert.rejects(lab.request(n1, req), /route change\(s\) failed.*10\.77\.9\.10/);
+        assert.equal(cpodDump(n1).some((e) => e.ip === '10.77.9.10'), false, 'rolled back');
+      } else {
+        assert.deepEqual(await lab.request(n1, req), { written: true }, 'overlay needs no per-pod route');
+        assert.deepEqual(await lab.request(n1, { op: 'remote-delete', ip: '10.77.9.10' }), { deleted: true });
+      }
+    });
+
     test('a remote on this node itself is ignored', async () => {
       assert.deepEqual(await lab.request(n1, { op: 'remote-upsert', ip: '10.77.1.250', nodeIp: n1.underlayIp }), { written: false });
       assert.equal(cpodDump(n1).some((e) => e.ip === '10.77.1.250'), false);
