@@ -46,7 +46,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
 
   const server = await listenUnix(config.socketPath, {
     cni: (call) => cni.handle(call),
-    ctl: (req) => handleCtlRequest(req, { config, endpoints, ipam, isReady: () => ready }),
+    ctl: (req) => handleCtlRequest(req, { config, endpoints, ipam, datapath, isReady: () => ready }),
   }, log);
 
   ready = true;

@@ -104,7 +104,8 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then((code) => process.exit(code), (err: Error) => {
+// exitCode, not exit(): exit() would cut a large answer short on a pipe.
+main().then((code) => (process.exitCode = code), (err: Error) => {
   process.stderr.write(`fast-ctl: ${err.message}\n`);
-  process.exit(1);
+  process.exitCode = 1;
 });
