@@ -63,6 +63,9 @@ export class IpGarbageCollector {
   private readonly cooling = new Map<string, NodeJS.Timeout>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private workers = 0;
+  /** namespace/name of the pod → IpEndpoint names, and back. */
+  private readonly byPod = new Map<string, Set<string>>();
+  private readonly podOf = new Map<string, string>();
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
   private readonly subs: { inf: Informer; verb: 'add' | 'update' | 'delete'; cb: (o: KubernetesObject) => void }[] = [];
@@ -82,10 +85,22 @@ export class IpGarbageCollector {
       inf.on(verb, f);
       this.subs.push({ inf, verb, cb: f });
     };
-    on(c.endpoints, 'add', (o) => this.enqueue(o.metadata?.name));
-    on(c.endpoints, 'update', (o) => this.enqueue(o.metadata?.name));
-    on(c.endpoints, 'delete', (o) => this.dropTimer(o.metadata?.name));
-    on(c.pods, 'delete', (p) => this.enqueueWhere((r) => r.podNamespace === p.metadata?.namespace && r.podName === p.metadata?.name));
+    for (const e of c.endpointList()) this.index(e, false);
+    on(c.endpoints, 'add', (o) => {
+      this.index(o as IpEndpointJson, false);
+      this.enqueue(o.metadata?.name);
+    });
+    on(c.endpoints, 'update', (o) => {
+      this.index(o as IpEndpointJson, false);
+      this.enqueue(o.metadata?.name);
+    });
+    on(c.endpoints, 'delete', (o) => {
+      this.index(o as IpEndpointJson, true);
+      this.dropTimer(o.metadata?.name);
+    });
+    on(c.pods, 'delete', (p) => {
+      for (const name of this.byPod.get(`${p.metadata?.namespace}/${p.metadata?.name}`) ?? []) this.enqueue(name);
+    });
     on(c.nodes, 'delete', (n) => this.enqueueWhere((r) => r.node === n.metadata?.name));
     const stsChanged = (s: JsonObject) =>
       this.enqueueWhere((r, e) => r.podNamespace === s.metadata?.namespace && stickyOf(e)?.name === s.metadata?.name);
@@ -119,6 +134,25 @@ export class IpGarbageCollector {
   idle(): Promise<void> {
     if (this.workers === 0 && this.queue.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Keeps the pod → IpEndpoint names index. */
+  private index(e: IpEndpointJson, deleted: boolean): void {
+    const name = e.metadata?.name;
+    if (!name) return;
+    const prev = this.podOf.get(name);
+    if (prev !== undefined) {
+      const s = this.byPod.get(prev);
+      if (s?.delete(name) && s.size === 0) this.byPod.delete(prev);
+      this.podOf.delete(name);
+    }
+    const r = recordOf(e);
+    if (deleted || !r) return;
+    const key = `${r.podNamespace}/${r.podName}`;
+    let s = this.byPod.get(key);
+    if (!s) this.byPod.set(key, (s = new Set()));
+    s.add(name);
+    this.podOf.set(name, key);
   }
 
   private enqueueWhere(pred: (r: AllocationRecord, e: IpEndpointJson) => boolean): void {

@@ -4,6 +4,7 @@
 import * as os from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../agent/log.js';
+import { reuseConnections } from '../agent/ipam/kubernetes.js';
 import { Caches, makeClients, type Clients } from './caches.js';
 import { IpGarbageCollector } from './ip-gc.js';
 import { LeaderElector } from './leader-election.js';
@@ -39,6 +40,7 @@ export class ControllerManager {
   constructor(private readonly o: ControllerManagerOptions) {
     this.identity = o.identity ?? `${os.hostname()}_${process.pid}`;
     this.log = o.log.child({ identity: this.identity });
+    reuseConnections(o.kubeConfig);
     this.clients = makeClients(o.kubeConfig);
     this.elector = new LeaderElector({
       kubeConfig: o.kubeConfig,

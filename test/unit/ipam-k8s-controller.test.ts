@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
-import type { KubernetesIpam } from '../../src/agent/ipam/kubernetes.js';
+import { reuseConnections, type KubernetesIpam } from '../../src/agent/ipam/kubernetes.js';
+import { kubeConfigForUrl } from '../../src/k8s/kubeconfig.js';
 import { ControllerManager } from '../../src/controller-manager/manager.js';
 import { parseArgs } from '../../src/controller-manager/cli.js';
 import { kubeconfigFor } from '../../src/lab/apiserver/kubeconfig.js';
@@ -186,6 +187,19 @@ test('leader election: a lease held by a crashed leader is taken over once it ex
   } finally {
     await c.stop();
   }
+});
+
+test('reuseConnections: one HTTP agent per cluster and TLS settings instead of one per request', () => {
+  const kc = kubeConfigForUrl('https://127.0.0.1:1', { skipTLSVerify: true });
+  const k = kc as unknown as { createDispatcher(cluster: unknown, opts: unknown): unknown };
+  const cluster = kc.getCurrentCluster();
+  assert.notEqual(k.createDispatcher(cluster, { rejectUnauthorized: false }), k.createDispatcher(cluster, { rejectUnauthorized: false }), 'the client alone makes a new one each time');
+  assert.equal(reuseConnections(kc), kc);
+  reuseConnections(kc); // idempotent
+  const first = k.createDispatcher(cluster, { rejectUnauthorized: false });
+  assert.ok(first);
+  assert.equal(k.createDispatcher(cluster, { rejectUnauthorized: false }), first);
+  assert.notEqual(k.createDispatcher(cluster, { rejectUnauthorized: true }), first);
 });
 
 test('command line: flags, defaults and errors', () => {

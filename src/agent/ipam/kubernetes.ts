@@ -158,6 +158,33 @@ export function poolObjects(items: readonly JsonObject[]): PoolObject[] {
   });
 }
 
+const REUSE_MARK = Symbol.for('fast.io/reuse-connections');
+
+/**
+ * Makes the client reuse its HTTP connections. @kubernetes/client-node 2.x builds a new undici
+ * Agent — a new TCP connection, and on a TLS cluster a new handshake — for every request whenever
+ * the cluster has any TLS setting (a CA, a client certificate, skipTLSVerify; the lab needs the
+ * latter for plain HTTP). This memoises the Agent per cluster and TLS settings. Idempotent; it
+ * patches `kc` in place and returns it.
+ */
+export function reuseConnections(kc: KubeConfig): KubeConfig {
+  type Patchable = { [REUSE_MARK]?: boolean; createDispatcher?: (cluster: unknown, agentOptions: unknown) => unknown };
+  const k = kc as unknown as Patchable;
+  if (k[REUSE_MARK] || typeof k.createDispatcher !== 'function') return kc;
+  const original = k.createDispatcher.bind(kc);
+  const agents = new Map<string, unknown>();
+  k.createDispatcher = (cluster, agentOptions) => {
+    const key = JSON.stringify([cluster, agentOptions]);
+    if (agents.has(key)) return agents.get(key);
+    if (agents.size >= 8) agents.clear(); // rotated credentials: old agents close when idle
+    const agent = original(cluster, agentOptions);
+    agents.set(key, agent);
+    return agent;
+  };
+  k[REUSE_MARK] = true;
+  return kc;
+}
+
 /** HTTP status of a client error (ApiException.code), if it has one. */
 export function httpStatus(err: unknown): number | undefined {
   if (!err || typeof err !== 'object') return undefined;
@@ -225,7 +252,23 @@ const ENDPOINT_PATH = `/apis/${IPS_GROUP}/${IPS_VERSION}/${IPENDPOINT_PLURAL}`;
 const IPS_PATH = `/apis/${IPS_GROUP}/${IPS_VERSION}/${IPS_PLURAL}`;
 const CR = { group: IPS_GROUP, version: IPS_VERSION } as const;
 
+/** What the backend asked of the API server (benchmarks, fast-ctl). */
+export interface KubernetesIpamStats {
+  /** Addresses granted by a write (create or take-over), not counting retried ADDs. */
+  allocations: number;
+  /** IpEndpoint creates, updates and deletes. */
+  writes: number;
+  /** GETs of IpEndpoints and pods (after a refused claim, a cache miss). */
+  reads: number;
+  /** Claims refused with 409: another node held the address. */
+  conflicts: number;
+  /** Released records whose cooldown had passed, taken over by an update. */
+  takeovers: number;
+  releases: number;
+}
+
 export class KubernetesIpam implements IpamBackend {
+  readonly stats: KubernetesIpamStats = { allocations: 0, writes: 0, reads: 0, conflicts: 0, takeovers: 0, releases: 0 };
   readonly nodeName: string;
   readonly cooldownMs: number;
   private readonly log: Logger;
@@ -248,6 +291,8 @@ export class KubernetesIpam implements IpamBackend {
   private readonly byContainer = new Map<string, Set<string>>();
   /** namespace/name/interface → sticky IpEndpoint name. */
   private readonly byStickyPod = new Map<string, string>();
+  /** IpEndpoint name → its keys in the two indexes above. */
+  private readonly indexed = new Map<string, { container: string; sticky?: string }>();
   private synced = false;
   private closed = false;
   private readonly pendingEvents = new Set<Promise<unknown>>();
@@ -262,7 +307,7 @@ export class KubernetesIpam implements IpamBackend {
     this.maxAttempts = opts.maxAttempts ?? 64;
     this.syncTimeoutMs = opts.syncTimeoutMs ?? 60_000;
     this.recordEvents = opts.recordEvents ?? true;
-    const kc = opts.kubeConfig;
+    const kc = reuseConnections(opts.kubeConfig);
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     const ilog = this.log;
@@ -394,16 +439,19 @@ export class KubernetesIpam implements IpamBackend {
     if (!name) return;
     const r = recordOf(obj);
     // indexes (kept before sync too)
-    for (const [k, names] of this.byContainer) {
-      if (names.delete(name) && names.size === 0) this.byContainer.delete(k);
+    const prev = this.indexed.get(name);
+    if (prev) {
+      const names = this.byContainer.get(prev.container);
+      if (names?.delete(name) && names.size === 0) this.byContainer.delete(prev.container);
+      if (prev.sticky !== undefined && this.byStickyPod.get(prev.sticky) === name) this.byStickyPod.delete(prev.sticky);
+      this.indexed.delete(name);
     }
-    for (const [k, n] of this.byStickyPod) if (n === name) this.byStickyPod.delete(k);
     if (r && !deleted) {
-      const ck = containerKey(r.containerID, r.interface);
-      let s = this.byContainer.get(ck);
-      if (!s) this.byContainer.set(ck, (s = new Set()));
-      s.add(name);
-      if (stickyOf(obj) && !r.releasedAt) this.byStickyPod.set(podKey(r.podNamespace, r.podName, r.interface), name);
+      const container = containerKey(r.containerID, r.interface);
+      this.addToContainerIndex(container, name);
+      const sticky = stickyOf(obj) && !r.releasedAt ? podKey(r.podNamespace, r.podName, r.interface) : undefined;
+      if (sticky !== undefined) this.byStickyPod.set(sticky, name);
+      this.indexed.set(name, { container, ...(sticky !== undefined ? { sticky } : {}) });
     }
     if (!this.synced || !r) return;
     this.applyToAllocator(r, deleted);
@@ -505,6 +553,7 @@ export class KubernetesIpam implements IpamBackend {
     for (const name of names) {
       if (await this.releaseOne(name, containerId, ifName)) released++;
     }
+    this.stats.releases += released;
     return released;
   }
 
@@ -566,6 +615,7 @@ export class KubernetesIpam implements IpamBackend {
   private async getPod(namespace: string, name: string, uid: string): Promise<PodMeta> {
     let obj = this.podInformer.get(name, namespace) as JsonObject | undefined;
     if (!obj || (uid !== '' && obj.metadata?.uid !== uid)) {
+      this.stats.reads++;
       try {
         obj = plainObject(await this.core.readNamespacedPod({ name, namespace })) as JsonObject;
       } catch (err) {
@@ -628,12 +678,14 @@ export class KubernetesIpam implements IpamBackend {
         ...(pod.statefulSet.uid ? { [STATEFULSET_UID_ANNOTATION]: pod.statefulSet.uid } : {}),
       };
     }
+    this.stats.writes++;
     try {
       const created = (await this.custom.createClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL, body })) as IpEndpointJson;
       return { ok: true, obj: created, record };
     } catch (err) {
       const status = httpStatus(err);
       if (status === 409) {
+        this.stats.conflicts++;
         const holder = await this.read(body.metadata.name);
         if (!holder) return { ok: false, kind: 'gone' };
         const hr = recordOf(holder);
@@ -657,6 +709,7 @@ export class KubernetesIpam implements IpamBackend {
 
   /** GET of an IpEndpoint; undefined when it does not exist. */
   private async read(name: string): Promise<IpEndpointJson | undefined> {
+    this.stats.reads++;
     try {
       return (await this.custom.getClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL, name })) as IpEndpointJson;
     } catch (err) {
@@ -667,6 +720,7 @@ export class KubernetesIpam implements IpamBackend {
 
   /** Conditional update (metadata.resourceVersion of `obj`): 409 → undefined ('conflict'), 404 → 'gone'. */
   private async replace(obj: IpEndpointJson): Promise<IpEndpointJson | 'conflict' | 'gone'> {
+    this.stats.writes++;
     try {
       return (await this.custom.replaceClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL, name: obj.metadata.name, body: obj })) as IpEndpointJson;
     } catch (err) {
@@ -705,14 +759,17 @@ export class KubernetesIpam implements IpamBackend {
     };
   }
 
-  /** Local bookkeeping after the API server accepted our claim of `r`. */
-  private claimed(obj: IpEndpointJson, r: AllocationRecord): AllocationRecord {
-    const alloc = this.pools.get(r.pool)?.allocator;
-    alloc?.observe(r);
-    const ck = containerKey(r.containerID, r.interface);
-    let s = this.byContainer.get(ck);
-    if (!s) this.byContainer.set(ck, (s = new Set()));
-    s.add(obj.metadata.name);
+  private addToContainerIndex(container: string, name: string): void {
+    let names = this.byContainer.get(container);
+    if (!names) this.byContainer.set(container, (names = new Set()));
+    names.add(name);
+  }
+
+  /** Local bookkeeping after the API server accepted our claim of `r` (the watch confirms it later). */
+  private claimed(obj: IpEndpointJson, r: AllocationRecord, wrote = true): AllocationRecord {
+    if (wrote) this.stats.allocations++;
+    this.pools.get(r.pool)?.allocator?.observe(r);
+    this.addToContainerIndex(containerKey(r.containerID, r.interface), obj.metadata.name);
     return r;
   }
 
@@ -750,7 +807,10 @@ export class KubernetesIpam implements IpamBackend {
           if (mine()) alloc.forget(record.address);
           throw err;
         });
-        if (typeof updated === 'object') return this.claimed(updated, record);
+        if (typeof updated === 'object') {
+          this.stats.takeovers++;
+          return this.claimed(updated, record);
+        }
       }
       if (mine()) alloc.forget(record.address);
       if (hr) this.applyToAllocator(hr, false);
@@ -797,7 +857,7 @@ export class KubernetesIpam implements IpamBackend {
       const hr = recordOf(holder);
       if (!hr) throw this.fail(pod, FastErrorCode.Internal, `IpEndpoint ${name} is malformed`);
       if (hr.containerID === areq.containerID && hr.interface === areq.interface && !hr.releasedAt && !isReserved(holder)) {
-        return this.claimed(holder, hr);
+        return this.claimed(holder, hr, false);
       }
       const samePod = hr.podNamespace === areq.podNamespace && hr.podName === areq.podName;
       const podGone = samePod && hr.podUID !== areq.podUID; // names are unique: an earlier pod of this name is gone
@@ -862,7 +922,7 @@ export class KubernetesIpam implements IpamBackend {
         if (this.byStickyPod.get(key) === name) this.byStickyPod.delete(key);
         return undefined;
       }
-      if (hr.containerID === areq.containerID && !isReserved(holder)) return this.claimed(holder, hr);
+      if (hr.containerID === areq.containerID && !isReserved(holder)) return this.claimed(holder, hr, false);
       if (!candidates.includes(hr.pool) || sts.name !== pod.statefulSet?.name) {
         // The pod may no longer use that pool (or belongs to another set now): give it up.
         this.log.info('dropping a sticky address the pod may no longer use', { address: hr.address, pool: hr.pool, pod: `${hr.podNamespace}/${hr.podName}` });
@@ -881,6 +941,7 @@ export class KubernetesIpam implements IpamBackend {
   }
 
   private async deleteEndpoint(obj: IpEndpointJson): Promise<boolean> {
+    this.stats.writes++;
     try {
       await this.custom.deleteClusterCustomObject({
         ...CR,
