@@ -153,8 +153,11 @@ test('kubectl talks to the lab API server', async () => {
 test('kubectl applies Fast\'s CRD and the seed quick start, and reads them back', async () => {
   assert.match(await kubectl('apply', '-f', crdFile), /customresourcedefinition.apiextensions.k8s.io\/ips.sample.fast.io created/);
   for (const seed of SEEDS) assert.match(await kubectl('apply', '-f', seed), / created/);
-  // Applying again is a strategic-merge patch computed by kubectl: nothing changes.
+  // Applying again: kubectl computes a three-way patch (strategic merge for the Deployment,
+  // JSON merge for the custom resource and the CRD) and finds nothing to change.
   assert.match(await kubectl('apply', '-f', SEEDS[1]), /deployment.apps\/busybox unchanged/);
+  assert.match(await kubectl('apply', '-f', SEEDS[0]), /ips.sample.fast.io\/sample-ips unchanged/);
+  assert.match(await kubectl('apply', '-f', crdFile), /ips.sample.fast.io unchanged/);
 
   const ips = await kubectl('get', 'ips');
   assert.match(ips.split('\n')[0], /^NAME\s+.*AGE/);
@@ -218,6 +221,23 @@ test('kubectl get --watch prints changes as they happen', async () => {
   const output = await watching;
   assert.match(output, /^busybox1\s+0\/4/m, 'the initial list');
   assert.match(output, /^busybox1\s+4\/4\s+4\s+4/m, 'the change seen through the watch');
+});
+
+test('kubectl generator commands (protobuf bodies) and kubectl run; deleting the namespace empties it', async () => {
+  assert.match(await kubectl('create', 'namespace', 'lab-team'), /namespace\/lab-team created/);
+  assert.match(await kubectl('create', 'deployment', 'web', '-n', 'lab-team', '--image=nginx:1.25', '--replicas=2', '--port=8080'), /deployment.apps\/web created/);
+  assert.match(await kubectl('create', 'service', 'clusterip', 'web', '-n', 'lab-team', '--tcp=80:8080'), /service\/web created/);
+  assert.match(await kubectl('run', 'probe', '-n', 'lab-team', '--image=busybox', '--restart=Never', '--env=MODE=test', '--', 'sleep', '60'), /pod\/probe created/);
+  const deploy = JSON.parse(await kubectl('get', 'deploy', 'web', '-n', 'lab-team', '-o', 'json')) as KubeObject;
+  const spec = deploy.spec as { replicas: number; template: { spec: { containers: { image: string; ports: { containerPort: number }[] }[] } } };
+  assert.equal(spec.replicas, 2);
+  assert.equal(spec.template.spec.containers[0].image, 'nginx:1.25');
+  assert.equal(spec.template.spec.containers[0].ports[0].containerPort, 8080);
+  assert.match(await kubectl('get', 'svc', 'web', '-n', 'lab-team'), /^web\s+ClusterIP\s+10\.\d+\.\d+\.\d+\s+<none>\s+80\/TCP/m);
+  assert.match(await kubectl('get', 'pod', 'probe', '-n', 'lab-team', '-o', 'jsonpath={.spec.containers[0].env[0].value}'), /^test$/);
+  // kubectl waits until the namespace controller has emptied and removed the namespace.
+  assert.match(await kubectl('delete', 'namespace', 'lab-team'), /namespace "lab-team" deleted/);
+  assert.doesNotMatch(await kubectl('get', 'ns'), /lab-team/);
 });
 
 test('kubectl delete -f removes the seed objects; their ReplicaSets and pods are collected', async () => {

@@ -348,6 +348,17 @@ test('pods/binding assigns a node once; scale reads and writes replicas', async 
   });
 });
 
+test('deletecollection deletes what the selectors select and returns it', async () => {
+  await withServer({}, async (_server, client) => {
+    for (const [name, app] of [['a', 'web'], ['b', 'web'], ['c', 'db']]) await client.post(PODS, pod(name, { labels: { app } }));
+    const res = await client.delete(`${PODS}?labelSelector=app%3Dweb`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.kind, 'PodList');
+    assert.deepEqual(res.body.items.map((p: { metadata: { name: string } }) => p.metadata.name), ['a', 'b']);
+    assert.deepEqual((await client.get(PODS)).body.items.map((p: { metadata: { name: string } }) => p.metadata.name), ['c']);
+  });
+});
+
 test('dryRun writes nothing; services get cluster IPs; events are served in both API groups', async () => {
   await withServer({}, async (_server, client) => {
     const dry = await client.request('POST', `${PODS}?dryRun=All`, { body: pod('dry') });

@@ -157,3 +157,43 @@ test('patches through the server: strategic merge of a Deployment, JSON patch, m
     await server.close();
   }
 });
+
+// Bodies captured from kubectl 1.32 (`kubectl create namespace team`, `kubectl create deployment
+// web --image=nginx:1.25 --replicas=0 --port=8080 -- sh -c 'sleep 1'`), which sends them only in
+// Kubernetes' protobuf encoding.
+const NAMESPACE_PB = '6b3873000a0f0a02763112094e616d657370616365121c0a140a047465616d12001a0022002a0032003800420012001a020a001a002200';
+const DEPLOYMENT_PB = '6b3873000a150a07617070732f7631120a4465706c6f796d656e7412d0010a1f0a0377656212001a0022002a003200380042005a0a0a036170701203776562129e010800120c0a0a0a0361707012037765621a83010a1c0a0012001a0022002a003200380042005a0a0a036170701203776562126312450a056e67696e78120a6e67696e783a312e32351a0273681a022d631a07736c65657020312a00320b0a00100018903f22002a0042006a007200800100880100900100a201001a00320042004a0052005800600068008201008a01009a0100c2010022020a00280038001a0c0800100018002000280038001a002200';
+
+test('protobuf bodies from kubectl generators decode to the JSON they stand for', async () => {
+  const { decodeProtobufObject } = await import('../../src/lab/apiserver/protobuf.js');
+  const { protobufSchemas } = await import('../../src/lab/apiserver/protobuf-schemas.js');
+  assert.deepEqual(decodeProtobufObject(Buffer.from(NAMESPACE_PB, 'hex'), protobufSchemas),
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team' } });
+  assert.deepEqual(decodeProtobufObject(Buffer.from(DEPLOYMENT_PB, 'hex'), protobufSchemas), {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', labels: { app: 'web' } },
+    spec: {
+      replicas: 0,
+      selector: { matchLabels: { app: 'web' } },
+      template: {
+        metadata: { labels: { app: 'web' } },
+        spec: { containers: [{ name: 'nginx', image: 'nginx:1.25', command: ['sh', '-c', 'sleep 1'], ports: [{ containerPort: 8080 }] }] },
+      },
+    },
+  });
+  // A field the tables do not know is dropped when it holds its zero value, refused otherwise.
+  const field = (n: number, payload: Buffer | number): Buffer => typeof payload === 'number'
+    ? Buffer.from([n << 3, payload])
+    : Buffer.concat([Buffer.from([(n << 3) | 2, payload.length]), payload]);
+  const namespaceWith = (extra: Buffer): Buffer => {
+    const typeMeta = Buffer.concat([field(1, Buffer.from('v1')), field(2, Buffer.from('Namespace'))]);
+    const raw = Buffer.concat([field(1, field(1, Buffer.from('team'))), extra]);
+    return Buffer.concat([Buffer.from('k8s\0', 'latin1'), field(1, typeMeta), field(2, raw)]);
+  };
+  const is415 = (e: unknown): boolean => e instanceof ApiError && e.code === 415;
+  assert.deepEqual(decodeProtobufObject(namespaceWith(field(9, 0)), protobufSchemas).metadata, { name: 'team' });
+  assert.throws(() => decodeProtobufObject(namespaceWith(field(9, 7)), protobufSchemas), is415);
+  assert.throws(() => decodeProtobufObject(Buffer.from(NAMESPACE_PB, 'hex').subarray(0, 12), protobufSchemas), is415);
+  assert.throws(() => decodeProtobufObject(Buffer.from('{"kind":"Pod"}'), protobufSchemas), is415);
+});

@@ -52,15 +52,21 @@ function condition(type: string, status: string, reason: string, message: string
   return { type, status, lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), reason, message };
 }
 
-/** The status the naming and establishing controllers give a new CRD, written at once. */
+/**
+ * The status the naming and establishing controllers give a CRD, written at once (so a custom
+ * resource applied right after its CRD is served). Conditions keep their transition times.
+ */
 function establishedStatus(crd: KubeObject, old?: KubeObject): JsonObject {
   const storage = storageVersionOf(crd);
   const oldStatus = old && isJsonObject(old.status) ? old.status : {};
   const stored = new Set([...strings(oldStatus.storedVersions), ...(storage ? [storage] : [])]);
+  const oldConditions = Array.isArray(oldStatus.conditions) ? oldStatus.conditions.filter(isJsonObject) : [];
+  const keep = (fresh: JsonObject): JsonObject =>
+    oldConditions.find((c) => c.type === fresh.type && c.status === fresh.status) ?? fresh;
   return {
     conditions: [
-      condition('NamesAccepted', 'True', 'NoConflicts', 'no conflicts found'),
-      condition('Established', 'True', 'InitialNamesAccepted', 'the initial names have been accepted'),
+      keep(condition('NamesAccepted', 'True', 'NoConflicts', 'no conflicts found')),
+      keep(condition('Established', 'True', 'InitialNamesAccepted', 'the initial names have been accepted')),
     ],
     acceptedNames: { ...namesOf(crd) },
     storedVersions: [...stored],

@@ -9,6 +9,8 @@ import {
   parseJsonBody, queryBool, queryInt, queryString, readBody, sendJson, successStatus, warningHeader,
 } from './http-util.js';
 import { negotiateObjectFormat, type ObjectFormat } from './negotiation.js';
+import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf.js';
+import { protobufSchemas } from './protobuf-schemas.js';
 import type { ResourceType } from './resource-type.js';
 import type { ResourceRequest } from './router.js';
 import { buildTable, type IncludeObject } from './table.js';
@@ -195,7 +197,7 @@ export async function handleResourceRequest(
     case 'patch':
       return handlePatch(ctx, request, query, req, res);
     case 'delete': {
-      const body = parseJsonBody(await readBody(req));
+      const body = await readObjectBody(req);
       const result = store.delete(ref, name, deleteOptions(request, query, body));
       if (result.deleted && !rt.strategy.returnDeletedObject) {
         const details: JsonObject = { name, kind: rt.resource, uid: result.object.metadata.uid };
@@ -205,15 +207,19 @@ export async function handleResourceRequest(
       return sendJson(res, 200, result.object);
     }
     case 'deletecollection': {
-      const body = parseJsonBody(await readBody(req));
+      const body = await readObjectBody(req);
       return sendJson(res, 200, store.deleteCollection(ref, listOptions(request, query), deleteOptions(request, query, body)));
     }
   }
 }
 
-function requireJson(req: IncomingMessage): void {
+/** An object body: JSON, or protobuf for the kinds kubectl's generators send that way. */
+async function readObjectBody(req: IncomingMessage): Promise<unknown> {
   const type = mediaType(req);
-  if (type !== 'application/json' && type !== '*/*') throw unsupportedMediaType(['application/json']);
+  const body = await readBody(req);
+  if (type === PROTOBUF_MEDIA_TYPE) return decodeProtobufObject(body, protobufSchemas);
+  if (type !== 'application/json' && type !== '*/*') throw unsupportedMediaType(['application/json', PROTOBUF_MEDIA_TYPE]);
+  return parseJsonBody(body);
 }
 
 async function handleCreate(
@@ -224,8 +230,7 @@ async function handleCreate(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  requireJson(req);
-  const body = parseJsonBody(await readBody(req));
+  const body = await readObjectBody(req);
   if (request.subresource === 'binding' && rt.resource === 'pods') {
     ctx.store.bindPod(request.namespace ?? '', request.name ?? '', body);
     return sendJson(res, 201, successStatus(201));
@@ -242,8 +247,7 @@ async function handleUpdate(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  requireJson(req);
-  const body = parseJsonBody(await readBody(req));
+  const body = await readObjectBody(req);
   const ref = refOf(request);
   const options = writeOptions(request, query);
   if (request.subresource === 'scale') {

@@ -59,7 +59,14 @@ function allocateClusterIp(spec: JsonObject, others: KubeObject[], serviceCidr: 
     spec.clusterIPs = [requested];
     return;
   }
-  for (let n = base + 1; n < base + size - 1; n++) {
+  // Like kube-apiserver, dynamic allocation avoids the low band kept for addresses chosen by
+  // users (min(max(16, size/16), 256) addresses), falling back to it only when the rest is full.
+  const band = Math.min(Math.max(16, Math.floor(size / 16)), 256);
+  const candidates = function* (): Generator<number> {
+    yield* range(base + band, base + size - 1);
+    yield* range(base + 1, base + band);
+  };
+  for (const n of candidates()) {
     const ip = numberToIp(n);
     if (!used.has(ip)) {
       spec.clusterIP = ip;
@@ -68,6 +75,10 @@ function allocateClusterIp(spec: JsonObject, others: KubeObject[], serviceCidr: 
     }
   }
   throw new ServiceAllocationError({ type: 'FieldValueInvalid', field: 'spec.clusterIPs', badValue: [], detail: 'failed to allocate IP: range is full' });
+}
+
+function* range(from: number, to: number): Generator<number> {
+  for (let n = from; n < to; n++) yield n;
 }
 
 function allocateNodePorts(spec: JsonObject, others: KubeObject[]): void {
