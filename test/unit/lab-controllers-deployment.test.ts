@@ -40,7 +40,8 @@ before(async () => {
     log: createLogger('debug', { component: 'test' }, (line) => logs.push(line)),
   });
   await running.synced;
-  kubelet = new TestKubelet(kc);
+  // Pods labelled hang=true never become ready (a stuck rollout).
+  kubelet = new TestKubelet(kc, { filter: (p) => p.metadata?.labels?.hang !== 'true' });
   await kubelet.start();
 });
 
@@ -258,6 +259,75 @@ test('Recreate stops every old pod before starting new ones', async () => {
   assert.equal(overlap, false, 'old and new pods never coexist');
   await waitRolledOut('batch', 2);
   await apps.deleteNamespacedDeployment({ name: 'batch', namespace: NS });
+});
+
+test('kubectl rollout undo goes back to the previous template under a new revision', async (t) => {
+  const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => fs.existsSync(p));
+  if (!kubectl) {
+    t.skip('kubectl is not installed');
+    return;
+  }
+  const run = async (...args: string[]) =>
+    (await promisify(execFile)(kubectl, ['--kubeconfig', kubeconfigPath, ...args], { timeout: 30_000 })).stdout;
+  const history = await run('rollout', 'history', 'deployment/web');
+  assert.match(history, /^1\s/m);
+  assert.match(history, /^2\s/m);
+  await run('rollout', 'undo', 'deployment/web');
+  await waitFor('back on nginx:1.25', async () => {
+    const d = await apps.readNamespacedDeployment({ name: 'web', namespace: NS });
+    const ps = live(await pods('web'));
+    return d.spec?.template?.spec?.containers[0]?.image === 'nginx:1.25' && rolloutComplete(d) &&
+      ps.length === 2 && ps.every((p) => p.spec?.containers[0]?.image === 'nginx:1.25' && isPodReady(p)) && (await pods('web')).length === 2;
+  });
+  const rsList = await replicaSets('web');
+  assert.equal(rsList.length, 2, 'the old ReplicaSet is reused, not duplicated');
+  const current = rsList.find((rs) => rs.spec?.template?.spec?.containers[0]?.image === 'nginx:1.25')!;
+  assert.equal(current.metadata?.annotations?.['deployment.kubernetes.io/revision'], '3');
+  assert.equal(current.metadata?.annotations?.['deployment.kubernetes.io/revision-history'], '1');
+  assert.equal(current.spec?.replicas, 2);
+  assert.match(await run('rollout', 'status', 'deployment/web', '--timeout=20s'), /successfully rolled out/);
+});
+
+test('scale to 0 and back; a paused Deployment scales but does not roll out', async () => {
+  const deploymentStatus = async () => (await apps.readNamespacedDeployment({ name: 'web', namespace: NS })).status;
+  await updateDeployment('web', (d) => { d.spec!.replicas = 0; });
+  await waitFor('no pods', async () => (await pods('web')).length === 0 && ((await deploymentStatus())?.replicas ?? 0) === 0);
+  await updateDeployment('web', (d) => { d.spec!.replicas = 2; });
+  await waitRolledOut('web', 2);
+
+  await updateDeployment('web', (d) => { d.spec!.replicas = 3; d.spec!.paused = true; d.spec!.template!.spec!.containers[0]!.image = 'nginx:1.27'; });
+  await waitFor('3 pods of the old template while paused', async () => {
+    const ps = await pods('web');
+    return ps.length === 3 && ps.every((p) => p.spec?.containers[0]?.image === 'nginx:1.25' && isPodReady(p));
+  });
+  await waitFor('paused condition', async () =>
+    (await deploymentStatus())?.conditions?.find((c) => c.type === 'Progressing')?.reason === 'DeploymentPaused');
+  assert.equal((await replicaSets('web')).length, 2, 'no new ReplicaSet while paused');
+  await updateDeployment('web', (d) => { d.spec!.paused = false; });
+  await waitFor('rolled out after resume', async () => {
+    const d = await apps.readNamespacedDeployment({ name: 'web', namespace: NS });
+    const ps = await pods('web');
+    return rolloutComplete(d) && ps.length === 3 && ps.every((p) => p.spec?.containers[0]?.image === 'nginx:1.27' && isPodReady(p));
+  });
+  assert.equal((await replicaSets('web')).length, 3);
+});
+
+test('a rollout whose pods never become ready exceeds its progress deadline', async () => {
+  const body = deployment('stuck', 2, 'nginx:1');
+  body.spec!.progressDeadlineSeconds = 2;
+  body.spec!.template!.metadata!.labels!.hang = 'true';
+  await apps.createNamespacedDeployment({ namespace: NS, body });
+  const d = await waitFor('ProgressDeadlineExceeded', async () => {
+    const dep = await apps.readNamespacedDeployment({ name: 'stuck', namespace: NS });
+    const cond = dep.status?.conditions?.find((c) => c.type === 'Progressing');
+    return cond?.reason === 'ProgressDeadlineExceeded' && dep;
+  }, { timeoutMs: 10_000 });
+  const cond = d.status!.conditions!.find((c) => c.type === 'Progressing')!;
+  assert.equal(cond.status, 'False');
+  assert.match(cond.message ?? '', /has timed out progressing/);
+  assert.equal(d.status?.conditions?.find((c) => c.type === 'Available')?.status, 'False');
+  assert.equal(d.status?.unavailableReplicas, 2);
+  await apps.deleteNamespacedDeployment({ name: 'stuck', namespace: NS });
 });
 
 test('deleting the Deployment garbage-collects its ReplicaSets and pods', async () => {

@@ -60,8 +60,11 @@ test('12 pods spread 4/4/4 over 3 schedulable nodes, never on cordoned or NotRea
     const cond = p.status?.conditions?.find((c) => c.type === 'PodScheduled');
     assert.equal(cond?.status, 'True', 'the binding sets PodScheduled=True');
   }
-  const events = (await core.listNamespacedEvent({ namespace: 'spread', fieldSelector: 'reason=Scheduled' })).items;
-  assert.equal(events.length, 12);
+  // Events are recorded asynchronously, after the binding.
+  const events = await waitFor('12 Scheduled events', async () => {
+    const list = (await core.listNamespacedEvent({ namespace: 'spread', fieldSelector: 'reason=Scheduled' })).items;
+    return list.length === 12 && list;
+  });
   assert.match(events[0]!.message ?? '', /^Successfully assigned spread\/p\d+ to node-[abc]$/);
   assert.equal(events[0]!.source?.component, 'default-scheduler');
 });

@@ -15,10 +15,11 @@ import type { V1Node, V1NodeSelectorRequirement, V1NodeSelectorTerm, V1Pod, V1Po
 import { describeError } from '../../k8s/resilient-informer.js';
 import { Controller, type ControllerContext, type ReconcileResult } from './controller.js';
 import type { EventRecorder } from './events.js';
-import { apiTime, canonicalJson, isBeingDeleted, isNotFound, isPodTerminal, keyOf, splitKey } from './util.js';
+import { apiTime, canonicalJson, httpStatusOf, isBeingDeleted, isNotFound, isPodTerminal, keyOf, splitKey } from './util.js';
 
 export const SCHEDULER_NAME = 'default-scheduler';
 const UNSCHEDULABLE_RETRY_MS = 60_000;
+const MAX_BINDINGS_IN_FLIGHT = 16;
 
 export function isNodeReady(node: V1Node): boolean {
   return node.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
@@ -110,6 +111,7 @@ export class Scheduler extends Controller {
   /** Pods that fit no node: key → message of the last attempt. */
   private readonly unschedulable = new Map<string, string>();
   private readonly nodeViews = new Map<string, string>();
+  private readonly bindings = new Set<Promise<void>>();
 
   constructor(ctx: ControllerContext) {
     super(ctx, 'scheduler');
@@ -216,10 +218,21 @@ export class Scheduler extends Controller {
     fitting.sort((a, b) => (counts.get(a.metadata!.name!) ?? 0) - (counts.get(b.metadata!.name!) ?? 0) ||
       a.metadata!.name!.localeCompare(b.metadata!.name!));
     const node = fitting[0]!.metadata!.name!;
+    // Assume the pod is on the node (later choices count it), then bind in the background as
+    // kube-scheduler does, so that the next pod is placed without waiting for this round trip.
     this.assumed.set(uid, { node, at: Date.now() });
+    const binding = this.bind(pod, key, node);
+    this.bindings.add(binding);
+    void binding.finally(() => this.bindings.delete(binding));
+    if (this.bindings.size >= MAX_BINDINGS_IN_FLIGHT) await Promise.race(this.bindings);
+  }
+
+  private async bind(pod: V1Pod, key: string, node: string): Promise<void> {
+    const { name, namespace } = pod.metadata as { name: string; namespace: string };
+    const uid = pod.metadata?.uid ?? '';
     try {
       await this.ctx.core.createNamespacedPodBinding({
-        name, namespace: namespace!,
+        name, namespace,
         body: {
           apiVersion: 'v1', kind: 'Binding',
           metadata: { name, namespace, uid },
@@ -228,17 +241,24 @@ export class Scheduler extends Controller {
       });
     } catch (err) {
       this.assumed.delete(uid);
-      const status = (err as { code?: unknown }).code;
-      if (isNotFound(err) || status === 409) {
+      if (isNotFound(err) || httpStatusOf(err) === 409) {
         // Gone, or already bound (by someone else): nothing to do.
         this.log.debug('binding refused', { pod: key, node, err: describeError(err) });
         return;
       }
-      throw err;
+      const delay = this.queue.addRateLimited(key);
+      this.log.warn('binding failed; retrying', { pod: key, node, err: describeError(err), retryInMs: delay });
+      return;
     }
+    this.queue.forget(key);
     this.unschedulable.delete(key);
     this.log.info('pod bound', { pod: key, node });
     this.events.normal({ ...pod, apiVersion: 'v1', kind: 'Pod' }, 'Scheduled', `Successfully assigned ${key} to ${node}`);
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    await Promise.allSettled([...this.bindings]);
   }
 
   private async markUnschedulable(pod: V1Pod, message: string): Promise<void> {
