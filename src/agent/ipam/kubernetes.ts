@@ -194,6 +194,23 @@ export function httpStatus(err: unknown): number | undefined {
   return undefined;
 }
 
+/**
+ * Runs an API call again after a connection-level failure (no HTTP status: a reset keep-alive
+ * connection, a refused connection), up to `attempts` times. Safe for every call made here:
+ * reads are idempotent, a repeated create of an IpEndpoint that went through is refused with 409
+ * and then recognised as ours, updates and deletes are conditional on a resourceVersion.
+ */
+export async function retryOnNetworkError<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (httpStatus(err) !== undefined || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 25 * 4 ** (i - 1)));
+    }
+  }
+}
+
 function cooldownPassed(releasedAt: string, cooldownMs: number, now: number): boolean {
   const t = Date.parse(releasedAt);
   return Number.isNaN(t) || t + cooldownMs <= now;
@@ -617,7 +634,7 @@ export class KubernetesIpam implements IpamBackend {
     if (!obj || (uid !== '' && obj.metadata?.uid !== uid)) {
       this.stats.reads++;
       try {
-        obj = plainObject(await this.core.readNamespacedPod({ name, namespace })) as JsonObject;
+        obj = plainObject(await retryOnNetworkError(() => this.core.readNamespacedPod({ name, namespace }))) as JsonObject;
       } catch (err) {
         const status = httpStatus(err);
         if (status === 404) {
@@ -680,7 +697,7 @@ export class KubernetesIpam implements IpamBackend {
     }
     this.stats.writes++;
     try {
-      const created = (await this.custom.createClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL, body })) as IpEndpointJson;
+      const created = (await retryOnNetworkError(() => this.custom.createClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL, body }))) as IpEndpointJson;
       return { ok: true, obj: created, record };
     } catch (err) {
       const status = httpStatus(err);
@@ -711,20 +728,29 @@ export class KubernetesIpam implements IpamBackend {
   private async read(name: string): Promise<IpEndpointJson | undefined> {
     this.stats.reads++;
     try {
-      return (await this.custom.getClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL, name })) as IpEndpointJson;
+      return (await retryOnNetworkError(() => this.custom.getClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL, name }))) as IpEndpointJson;
     } catch (err) {
       if (httpStatus(err) === 404) return undefined;
       throw new CniError(CniErrorCode.TryAgainLater, `cannot read IpEndpoint ${name}`, describeError(err));
     }
   }
 
-  /** Conditional update (metadata.resourceVersion of `obj`): 409 → undefined ('conflict'), 404 → 'gone'. */
+  /** Conditional update (metadata.resourceVersion of `obj`): 409 → 'conflict', 404 → 'gone'. */
   private async replace(obj: IpEndpointJson): Promise<IpEndpointJson | 'conflict' | 'gone'> {
     this.stats.writes++;
+    let tries = 0;
     try {
-      return (await this.custom.replaceClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL, name: obj.metadata.name, body: obj })) as IpEndpointJson;
+      return (await retryOnNetworkError(() => {
+        tries++;
+        return this.custom.replaceClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL, name: obj.metadata.name, body: obj });
+      })) as IpEndpointJson;
     } catch (err) {
       const status = httpStatus(err);
+      if (status === 409 && tries > 1) {
+        // Repeated after a connection failure: the first attempt may have gone through.
+        const current = await this.read(obj.metadata.name);
+        if (current && JSON.stringify(recordOf(current)) === JSON.stringify(recordOf(obj))) return current;
+      }
       if (status === 409) return 'conflict';
       if (status === 404) return 'gone';
       if (status === undefined || status >= 500 || status === 429) {
@@ -943,12 +969,14 @@ export class KubernetesIpam implements IpamBackend {
   private async deleteEndpoint(obj: IpEndpointJson): Promise<boolean> {
     this.stats.writes++;
     try {
-      await this.custom.deleteClusterCustomObject({
-        ...CR,
-        plural: IPENDPOINT_PLURAL,
-        name: obj.metadata.name,
-        body: { preconditions: { ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}), ...(obj.metadata.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}) } },
-      });
+      await retryOnNetworkError(() =>
+        this.custom.deleteClusterCustomObject({
+          ...CR,
+          plural: IPENDPOINT_PLURAL,
+          name: obj.metadata.name,
+          body: { preconditions: { ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}), ...(obj.metadata.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}) } },
+        }),
+      );
       return true;
     } catch (err) {
       const status = httpStatus(err);
