@@ -3,7 +3,9 @@
 // its blocking dependents; an owner deleted with "orphan" releases its dependents first.
 import { FOREGROUND_FINALIZER, ORPHAN_FINALIZER, type ApiStore } from './api-store.js';
 import { attempt, ReconcileLoop } from './reconcile-loop.js';
+import type { StoredEvent } from './storage.js';
 import { mutate, storedEntries, type StoredEntry } from './stored-entries.js';
+import { jsonEqual } from './types.js';
 
 function hasFinalizer(entry: StoredEntry, finalizer: string): boolean {
   return (entry.obj.metadata.finalizers ?? []).includes(finalizer);
@@ -15,11 +17,21 @@ function removeFinalizer(store: ApiStore, entry: StoredEntry, finalizer: string)
   }));
 }
 
+/** Deletions, owner references and the start of a deletion are what the collector acts on. */
+function ownershipChanged(event: StoredEvent): boolean {
+  if (event.type === 'DELETED') return true;
+  const meta = event.object.metadata;
+  if (event.type === 'ADDED') return (meta.ownerReferences ?? []).length > 0;
+  const prev = event.prev?.metadata ?? {};
+  return !jsonEqual(meta.ownerReferences, prev.ownerReferences) ||
+    meta.deletionTimestamp !== prev.deletionTimestamp || !jsonEqual(meta.finalizers, prev.finalizers);
+}
+
 export class GarbageCollector {
   private readonly loop: ReconcileLoop;
 
   constructor(private readonly store: ApiStore, onError?: (err: unknown) => void) {
-    this.loop = new ReconcileLoop(store, () => this.pass(), onError);
+    this.loop = new ReconcileLoop(store, () => this.pass(), ownershipChanged, onError);
   }
 
   stop(): void {

@@ -5,16 +5,23 @@
 import type { ApiStore } from './api-store.js';
 import { CRD_CLEANUP_FINALIZER } from './crd.js';
 import { attempt, ReconcileLoop } from './reconcile-loop.js';
+import type { StoredEvent } from './storage.js';
 import { mutate, refOf, storedEntries, type StoredEntry } from './stored-entries.js';
 import { isJsonObject } from './types.js';
 
 const NAMESPACE_FINALIZER = 'kubernetes';
 
+/** Terminating objects, deletions, and changes of namespaces, CRDs and nodes. */
+function mayFinalize(event: StoredEvent): boolean {
+  return event.type === 'DELETED' || event.object.metadata.deletionTimestamp !== undefined ||
+    ['/namespaces', '/nodes', 'apiextensions.k8s.io/customresourcedefinitions'].includes(event.storageKey);
+}
+
 export class LifecycleControllers {
   private readonly loop: ReconcileLoop;
 
   constructor(private readonly store: ApiStore, onError?: (err: unknown) => void) {
-    this.loop = new ReconcileLoop(store, () => this.pass(), onError);
+    this.loop = new ReconcileLoop(store, () => this.pass(), mayFinalize, onError);
   }
 
   stop(): void {

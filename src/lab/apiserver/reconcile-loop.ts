@@ -2,6 +2,7 @@
 // The lab's server-side controllers (garbage collector, namespace and CRD finalizers) use it.
 import type { ApiStore } from './api-store.js';
 import { ApiError } from './errors.js';
+import type { StoredEvent } from './storage.js';
 
 export class ReconcileLoop {
   private pending: NodeJS.Immediate | undefined;
@@ -11,9 +12,13 @@ export class ReconcileLoop {
   constructor(
     store: ApiStore,
     private readonly pass: () => void,
+    /** Which changes can give the pass work (a pass scans everything, so most changes should not). */
+    relevant: (event: StoredEvent) => boolean,
     private readonly onError: (err: unknown) => void = () => {},
   ) {
-    this.unsubscribe = store.onChange(() => this.schedule());
+    this.unsubscribe = store.onChange((event) => {
+      if (relevant(event)) this.schedule();
+    });
     this.schedule();
   }
 

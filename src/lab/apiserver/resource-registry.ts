@@ -47,7 +47,9 @@ export class ResourceRegistry {
 
   /** The type objects of a storage bucket are stored as. */
   storageType(storageKey: string): ResourceType | undefined {
-    return this.all().find((rt) => rt.storageKey === storageKey && rt.version === rt.storageVersion);
+    // The storage key starts with the owning group: events.k8s.io/v1 events live in "/events".
+    const group = storageKey.slice(0, storageKey.indexOf('/'));
+    return this.all().find((rt) => rt.storageKey === storageKey && rt.group === group && rt.version === rt.storageVersion);
   }
 
   isBuiltinGroup(group: string): boolean {

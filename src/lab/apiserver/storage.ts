@@ -39,7 +39,11 @@ export class Storage {
   /** Events with rv <= compactedRv are no longer in the history. */
   private compacted = 0;
 
-  constructor(private readonly historyWindow: number) {}
+  constructor(
+    private readonly historyWindow: number,
+    /** Where an exception thrown by a listener goes; it must not fail the write that was committed. */
+    private readonly onListenerError: (err: unknown) => void = (err) => console.error('storage listener failed:', err),
+  ) {}
 
   get resourceVersion(): number {
     return this.revision;
@@ -111,7 +115,13 @@ export class Storage {
     try {
       while (this.undispatched.length > 0) {
         const event = this.undispatched.shift()!;
-        for (const listener of [...this.listeners]) listener(event);
+        for (const listener of [...this.listeners]) {
+          try {
+            listener(event);
+          } catch (err) {
+            this.onListenerError(err);
+          }
+        }
       }
     } finally {
       this.dispatching = false;
