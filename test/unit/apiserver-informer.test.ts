@@ -5,32 +5,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as workerThreads from 'node:worker_threads';
-import * as zlib from 'node:zlib';
-import type * as K8s from '@kubernetes/client-node';
+// Node 20 needs the shims of node-compat.js before @kubernetes/client-node 2.x loads.
+import '../../src/k8s/node-compat.js';
+import * as k8s from '@kubernetes/client-node';
 import { startApiServer, writeKubeconfig } from '../../src/lab/apiserver/index.js';
 
-// @kubernetes/client-node 2.x brings undici 8, which needs Node >= 22.19: on Node 20 it fails to
-// load (no zlib zstd, no worker_threads.markAsUncloneable) and to fetch (no Promise.withResolvers).
-// Until the project's dependencies settle that, the missing functions are supplied (zstd
-// responses are never asked for) before the client is loaded.
-const zlibModule = zlib as unknown as { default: Record<string, unknown> };
-if (typeof zlibModule.default.createZstdDecompress !== 'function') {
-  zlibModule.default.createZstdDecompress = () => { throw new Error('zstd is not available on this Node.js'); };
-}
-const workerThreadsModule = workerThreads as unknown as { default: Record<string, unknown> };
-if (typeof workerThreadsModule.default.markAsUncloneable !== 'function') workerThreadsModule.default.markAsUncloneable = () => {};
-if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
-  (Promise as unknown as { withResolvers: () => unknown }).withResolvers = () => {
-    let resolve: unknown;
-    let reject: unknown;
-    const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
-    return { promise, resolve, reject };
-  };
-}
-const k8s: typeof K8s = await import('@kubernetes/client-node');
-
-function pod(name: string): K8s.V1Pod {
+function pod(name: string): k8s.V1Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'c', image: 'busybox' }] } };
 }
 
@@ -45,7 +25,7 @@ async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): 
 test('client-node: typed calls and an informer on pods, recovering from 410 by relisting', async () => {
   const server = await startApiServer({ port: 0 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apiserver-informer-'));
-  let informer: K8s.Informer<K8s.V1Pod> | undefined;
+  let informer: k8s.Informer<k8s.V1Pod> | undefined;
   try {
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(writeKubeconfig(path.join(dir, 'kubeconfig'), server.url));
@@ -70,7 +50,7 @@ test('client-node: typed calls and an informer on pods, recovering from 410 by r
     await core.deleteNamespacedPod({ namespace: 'default', name: 'during' });
     await waitFor(() => log.includes('delete during'), 'watch events');
     assert.deepEqual(log, ['add before', 'add during', 'update before two', 'delete during']);
-    assert.deepEqual((informer as unknown as K8s.ObjectCache<K8s.V1Pod>).list('default').map((p) => p.metadata?.name), ['before']);
+    assert.deepEqual((informer as unknown as k8s.ObjectCache<k8s.V1Pod>).list('default').map((p) => p.metadata?.name), ['before']);
 
     // The server drops the watch and compacts its history while a pod appears: the informer's
     // re-watch gets 410 Expired, so it relists and catches up.
