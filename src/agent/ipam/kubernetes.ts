@@ -556,6 +556,9 @@ export class KubernetesIpam implements IpamBackend {
       const record = await this.claimDynamic(pod, areq, pool, exhausted);
       if (record) return [this.granted(record)];
     }
+    if (exhausted.length === 0) {
+      throw this.fail(pod, CniErrorCode.TryAgainLater, `pools ${choice.candidates.join(', ')} changed during the allocation; try again`);
+    }
     throw this.fail(pod, FastErrorCode.PoolExhausted, exhausted.join('; '), 'the pod starts once an address is released');
   }
 
@@ -840,6 +843,11 @@ export class KubernetesIpam implements IpamBackend {
       }
       if (mine()) alloc.forget(record.address);
       if (hr) this.applyToAllocator(hr, false);
+      else {
+        // An object we cannot read holds the address: keep away from it.
+        this.log.warn('malformed IpEndpoint holds an address', { name: holder.metadata.name });
+        alloc.observe({ ...record, node: '', podNamespace: '', podName: '', podUID: '', containerID: `malformed:${holder.metadata.name}` });
+      }
     }
     throw this.fail(
       pod,
