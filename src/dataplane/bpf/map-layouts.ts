@@ -1,6 +1,6 @@
 // Typed views of Fast's pinned maps. Each codec mirrors a struct in bpf/fast_maps.h
 // byte for byte (little-endian host fields, network-order addresses).
-import * as net from 'node:net';
+import { tryParseIp, formatIp } from '../../model/ipam/address.js';
 
 export const MAP_NAMES = {
   localPods: 'fast_lpod_v1',
@@ -65,55 +65,21 @@ export const STAT_NAMES = [
   'drop_vni', 'encap_from_host', 'drop_tunnel_key', 'pass_from_net',
 ] as const;
 
-/** struct fast_ip: 16 bytes, IPv4 as ::ffff:a.b.c.d. */
+/** struct fast_ip: 16 bytes, IPv4 as ::ffff:a.b.c.d (one key shape for both families). */
 export function encodeIp(ip: string): Buffer {
+  const a = tryParseIp(ip);
+  if (!a) throw new Error(`not an IP address: ${ip}`);
+  const value = a.family === 4 ? (0xffffn << 32n) | a.value : a.value;
   const b = Buffer.alloc(16);
-  if (net.isIPv4(ip)) {
-    b[10] = 0xff;
-    b[11] = 0xff;
-    ip.split('.').forEach((o, i) => (b[12 + i] = Number(o)));
-    return b;
-  }
-  if (!net.isIPv6(ip)) throw new Error(`not an IP address: ${ip}`);
-  const groups = expandIpv6(ip);
-  groups.forEach((g, i) => b.writeUInt16BE(g, i * 2));
+  b.writeBigUInt64BE(value >> 64n, 0);
+  b.writeBigUInt64BE(value & 0xffffffffffffffffn, 8);
   return b;
 }
 
 export function decodeIp(b: Buffer): string {
-  const isV4Mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
-  if (isV4Mapped) return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  return compressIpv6(groups);
-}
-
-function expandIpv6(ip: string): number[] {
-  let text = ip;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const o = v4[1]!.split('.').map(Number);
-    text = text.slice(0, v4.index) + `${((o[0]! << 8) | o[1]!).toString(16)}:${((o[2]! << 8) | o[3]!).toString(16)}`;
-  }
-  const [head, tail] = text.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : new Array(8 - h.length - t.length).fill('0');
-  return [...h, ...fill, ...t].map((g) => Number.parseInt(g, 16));
-}
-
-function compressIpv6(groups: string[]): string {
-  // RFC 5952: compress the longest run (>1) of zero groups.
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+  const value = (b.readBigUInt64BE(0) << 64n) | b.readBigUInt64BE(8);
+  const isV4Mapped = value >> 32n === 0xffffn;
+  return formatIp(isV4Mapped ? { family: 4, value: value & 0xffffffffn } : { family: 6, value });
 }
 
 export function encodeMac(mac: string): Buffer {

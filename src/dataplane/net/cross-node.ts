@@ -19,7 +19,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { ipBatch, ipJson, IpCommandError } from './ip-command.js';
+import { ipBatch, ipJson, IpCommandError, deleteLink } from './ip-command.js';
 
 export const OVERLAY_DEVICE = 'fast_vxlan';
 /** fast_vxlan's MAC on every node: the inner destination MAC of tunnelled packets. */
@@ -121,14 +121,8 @@ export async function ensureOverlayDevice(spec: OverlaySpec): Promise<LinkInfo> 
 }
 
 /** Deleting the device also removes the routes through it. Idempotent. */
-export async function removeOverlayDevice(): Promise<boolean> {
-  try {
-    await ipBatch([`link del ${OVERLAY_DEVICE}`]);
-    return true;
-  } catch (err) {
-    if (err instanceof IpCommandError && /Cannot find device|does not exist/.test(err.stderr)) return false;
-    throw err;
-  }
+export function removeOverlayDevice(): Promise<boolean> {
+  return deleteLink(OVERLAY_DEVICE);
 }
 
 // ---- addresses and prefixes ----

@@ -79,6 +79,17 @@ function runBatch(commands: string[], opts: IpOptions): Promise<string> {
   });
 }
 
+/** Deletes a link (its peer, addresses and routes go with it); false when it was not there. */
+export async function deleteLink(name: string, opts: Omit<IpOptions, 'json'> = {}): Promise<boolean> {
+  try {
+    await ipBatch([['link', 'del', 'dev', name]], opts);
+    return true;
+  } catch (err) {
+    if (err instanceof IpCommandError && /Cannot find device|does not exist/.test(err.stderr)) return false;
+    throw err;
+  }
+}
+
 /** One `ip` command with JSON output, parsed. */
 export async function ipJson<T = unknown>(command: IpCommand, opts: Omit<IpOptions, 'json'> = {}): Promise<T> {
   const out = await ipBatch([command], { ...opts, json: true });

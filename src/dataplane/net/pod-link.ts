@@ -4,7 +4,7 @@
 // on the node a host route plus a permanent neighbour entry for each pod address.
 import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import { ipBatch, ipJson, IpCommandError, type IpCommand } from './ip-command.js';
+import { ipBatch, ipJson, IpCommandError, deleteLink, type IpCommand } from './ip-command.js';
 
 export const GATEWAY_V4 = '169.254.1.1';
 export const GATEWAY_V6 = 'fe80::1';
@@ -100,14 +100,8 @@ function parseLast(out: string): IpLink[] {
 }
 
 /** Deleting the host end removes the peer, its addresses and the host routes. Idempotent. */
-export async function deleteHostLink(hostIfName: string): Promise<boolean> {
-  try {
-    await ipBatch([`link del ${hostIfName}`]);
-    return true;
-  } catch (err) {
-    if (err instanceof IpCommandError && /Cannot find device|does not exist/.test(err.stderr)) return false;
-    throw err;
-  }
+export function deleteHostLink(hostIfName: string): Promise<boolean> {
+  return deleteLink(hostIfName);
 }
 
 export async function showLink(name: string, netnsPath?: string): Promise<IpLink | undefined> {
