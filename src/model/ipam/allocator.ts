@@ -415,6 +415,10 @@ export class PoolAllocator {
     }
     const r = this.allocateStatic(record, a, { ignoreCooldown: true });
     if (!r.ok) return r; // cannot happen after the above
+    // A block first used by another node becomes that node's, so this node looks elsewhere
+    // instead of racing it for the next address (fewer 409s under bursts).
+    const block = this.blockAt(this.locate(a)!.index);
+    if (block.affinity === undefined && record.node) this.setAffinity(block, record.node);
     return { ok: true, displaced };
   }
 
