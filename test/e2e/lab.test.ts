@@ -409,14 +409,28 @@ test('`fast lab exec POD -- ping` through the real CLI reaches a pod on another 
   assert.match(addr.stdout, new RegExp(`inet ${a.ip!.replace(/\./g, '\\.')}/32`));
 });
 
-test('kubectl create deployment (imperative: kubectl sends a protobuf body)', {
-  todo: 'bug in the lab API server (src/lab/apiserver/http-handlers.ts:216 accepts only application/json bodies): kubectl create deployment|namespace|service send Content-Type application/vnd.kubernetes.protobuf and get 415 UnsupportedMediaType; kube-apiserver accepts protobuf',
-}, () => {
+test('kubectl create deployment|namespace|service (imperative: kubectl sends protobuf bodies)', () => {
   try {
-    const out = L().kubectl('create', 'deployment', 'imperative', '--image=busybox:latest', '--replicas=0', '--', 'sleep', '10000');
-    assert.match(out, /deployment\.apps\/imperative created/);
+    assert.match(L().kubectl('create', 'namespace', 'e2e-imperative'), /namespace\/e2e-imperative created/);
+    assert.match(L().kubectl('create', 'deployment', 'imperative', '-n', 'e2e-imperative', '--image=busybox:latest', '--replicas=0', '--', 'sleep', '10000'), /deployment\.apps\/imperative created/);
+    assert.match(L().kubectl('create', 'service', 'clusterip', 'imperative', '-n', 'e2e-imperative', '--tcp=80:80'), /service\/imperative created/);
+    const d = L().json('get', 'deploy', 'imperative', '-n', 'e2e-imperative');
+    assert.deepEqual(d.spec.template.spec.containers[0].command, ['sleep', '10000']);
+    assert.equal(d.spec.replicas, 0);
+    assert.match(L().json('get', 'service', 'imperative', '-n', 'e2e-imperative').spec.clusterIP, /^\d+\.\d+\.\d+\.\d+$/);
   } finally {
-    L().kubectl('delete', 'deployment', 'imperative', '--ignore-not-found');
+    L().kubectl('delete', 'namespace', 'e2e-imperative', '--ignore-not-found', '--wait=false');
+  }
+});
+
+test('kubectl create -f of a `kind: List` (validated against /openapi/v2)', {
+  todo: 'bug in the lab API server: /openapi/v2 is not served (src/lab/apiserver/router.ts serves /openapi/v3 only), and kubectl validates a v1 List against openapi v2, so `kubectl create|apply -f list.yaml` fails with "error validating data: the server could not find the requested resource" unless --validate=false',
+}, () => {
+  const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Service', metadata: { name: 'listed' }, spec: { selector: { app: 'busybox1' }, ports: [{ port: 80 }] } }] });
+  try {
+    assert.match(L().kubectlIn(list, 'create', '-f', '-'), /service\/listed created/);
+  } finally {
+    L().kubectl('delete', 'service', 'listed', '--ignore-not-found');
   }
 });
 
