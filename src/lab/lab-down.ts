@@ -20,12 +20,10 @@ export async function labDown(dir: string, progress: (m: string) => void, labNam
   const report: DownReport = { processes: 0, namespaces: [], mounts: 0 };
   if (state) {
     // Kubelets and agents first, then the control plane: nothing restarts what we remove.
-    const order = [...state.processes].sort((a, b) => rank(a.role) - rank(b.role));
-    for (const p of order) {
-      if (isAlive(p.pid)) {
-        await stopProcess(p);
-        report.processes++;
-      }
+    for (const group of [0, 1, 2, 3]) {
+      const alive = state.processes.filter((p) => rank(p.role) === group && isAlive(p.pid));
+      await Promise.all(alive.map((p) => stopProcess(p)));
+      report.processes += alive.length;
     }
     progress(`stopped ${report.processes} processes`);
   }

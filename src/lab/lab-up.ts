@@ -9,7 +9,15 @@ import { createUnderlay, attachHost, enableForwarding, nodeUnderlayIp, UNDERLAY_
 import { startDetached } from './processes.js';
 import { writeKubeconfig } from './apiserver/kubeconfig.js';
 
-export const REPO = path.resolve(new URL('../../..', import.meta.url).pathname);
+/** The repository (or installed package) root, from src/lab or dist/src/lab alike. */
+export const REPO = findPackageRoot(path.dirname(new URL(import.meta.url).pathname));
+
+function findPackageRoot(dir: string): string {
+  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'package.json')) && fs.existsSync(path.join(d, 'bin', 'fast'))) return d;
+  }
+  throw new Error(`cannot find Fast's package root above ${dir}`);
+}
 const DIST = path.join(REPO, 'dist', 'src');
 
 export interface UpOptions {

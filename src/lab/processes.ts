@@ -29,10 +29,16 @@ export function restartDetached(p: LabProcess): LabProcess {
   return startDetached({ role: p.role, log: p.log, ...p.start });
 }
 
+/** A zombie (exited, not yet reaped by init) counts as gone: it holds nothing any more. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
