@@ -17,8 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TestLab, type LabPod } from '../helpers/lab-harness.js';
 import { REPO } from '../helpers/node-harness.js';
-import { waitFor, REPO as LAB_REPO } from '../../src/lab/lab-up.js';
-import { readState, type LabState } from '../../src/lab/lab-state.js';
+import { waitFor } from '../../src/lab/lab-up.js';
 
 const PROBE = path.join(REPO, 'dist', 'src', 'tools', 'net-probe.js');
 const NODES = ['node1', 'node2', 'node3'] as const;
@@ -55,21 +54,6 @@ spec:
 /** A server that answers every connection with the peer address it sees, then closes. */
 const PEER_SERVER_JS = `require('net').createServer((c) => { c.on('error', () => {}); c.end(c.remoteAddress + '\\n'); }).listen(${PEER_PORT}, () => console.log('listening'))`;
 const PEER_CLIENT_JS = (host: string) => `const c = require('net').connect(${PEER_PORT}, '${host}'); let s = ''; c.setTimeout(5000, () => { console.error('timeout'); process.exit(2); }); c.on('data', (d) => (s += d)); c.on('end', () => { process.stdout.write(s); process.exit(0); }); c.on('error', (e) => { console.error(e.message); process.exit(1); });`;
-
-/**
- * A 3-node lab. TestLab.up() runs labUp() in this process, and under tsx labUp() finds the
- * repository one level too high (src/lab/lab-up.ts: REPO is '../../..' from its own URL,
- * right only for dist/src/lab/lab-up.js), so the processes it starts do not exist. Until
- * that is fixed the lab is brought up by the built CLI, as a user does, and adopted.
- */
-async function upLab(mode: 'overlay' | 'native'): Promise<TestLab> {
-  const { name, port } = LABS[mode];
-  if (LAB_REPO === REPO) return TestLab.up({ nodes: 3, mode, name, port, quiet: true });
-  const dir = `/tmp/${name}`;
-  const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'fast'), 'lab', 'up', '--nodes', '3', '--mode', mode, '--name', name, '--port', String(port), '--dir', dir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`fast lab up failed: ${r.stderr}`);
-  return new (TestLab as unknown as new (s: LabState) => TestLab)(readState(dir)!);
-}
 
 interface Remote { ip: string; nodeIp: string; kind: string; path?: string }
 
@@ -170,7 +154,7 @@ for (const mode of ['overlay', 'native'] as const) {
     }
 
     before(async () => {
-      lab = await upLab(mode);
+      lab = await TestLab.up({ nodes: 3, mode, ...LABS[mode], quiet: true });
       const r = spawnSync('ip', ['netns', 'exec', L().state.underlayNetns, 'nft', '-f', '-'], {
         encoding: 'utf8',
         input: 'table bridge flabx_wire {\n  counter fragments {}\n  chain bridged {\n    type filter hook forward priority 0; policy accept;\n    ip frag-off & 0x3fff != 0 counter name fragments\n  }\n}\n',
