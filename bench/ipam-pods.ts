@@ -212,7 +212,11 @@ runBenchmark(async () => {
   log(`ipam-pods: ${opts.pods} pods over ${opts.nodes} lab nodes (lab ${NAME}, API port ${opts.port}, ${dir})`);
 
   // Through the real CLI, as a user brings a lab up.
-  onCleanup('lab', () => { spawnSync(process.execPath, [FAST, 'lab', 'down', '--dir', dir], { stdio: 'ignore' }); });
+  const profDir = path.join(os.tmpdir(), `${NAME}-prof-${process.pid}`);
+  onCleanup('lab', () => {
+    spawnSync(process.execPath, [FAST, 'lab', 'down', '--dir', dir], { stdio: 'ignore' });
+    fs.rmSync(profDir, { recursive: true, force: true }); // after down: profiled processes write on exit
+  });
   const upStarted = performance.now();
   const up = spawnSync(process.execPath, [FAST, 'lab', 'up', '--nodes', String(opts.nodes), '--name', NAME, '--port', String(opts.port), '--dir', dir], { encoding: 'utf8', timeout: 300_000 });
   if (up.status !== 0) throw new Error(`fast lab up exited ${up.status}:\n${up.stdout}${up.stderr}`);
@@ -226,9 +230,7 @@ runBenchmark(async () => {
     if (Date.now() > deadlineReady) throw new Error(`pool ${POOL} not Ready`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  const profDir = path.join(os.tmpdir(), `${NAME}-prof-${process.pid}`);
   if (opts.profile) {
-    onCleanup('profiles', () => fs.rmSync(profDir, { recursive: true, force: true }));
     for (const role of PROFILED) {
       await restartProfiled(state, role, profDir);
       if (role === 'apiserver') await until('API server back', () => { try { return /gitVersion/.test(kubectl(state, ['get', '--raw', '/version'])); } catch { return false; } }, 30_000);
