@@ -52,12 +52,12 @@ export class TestLab {
   get kubeconfig(): string { return this.state.hostKubeconfig; }
 
   kubectl(...args: string[]): string {
-    return execFileSync('kubectl', ['--kubeconfig', this.kubeconfig, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync('kubectl', ['--kubeconfig', this.kubeconfig, ...args], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
   }
 
   /** kubectl with stdin (e.g. `apply -f -`). */
   kubectlIn(input: string, ...args: string[]): string {
-    return execFileSync('kubectl', ['--kubeconfig', this.kubeconfig, ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync('kubectl', ['--kubeconfig', this.kubeconfig, ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024 });
   }
 
   json<T = any>(...args: string[]): T {

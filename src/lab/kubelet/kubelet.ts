@@ -2,7 +2,8 @@
 // namespace and calls the CNI plugins exactly as kubelet with containerd does, then
 // reports the pod's addresses; on deletion it calls DEL and removes the namespace.
 // A failed ADD is recorded as an event and retried with back-off, as kubelet does.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { setHeaderOptions, PatchStrategy } from '@kubernetes/client-node';
 import { CniRunner, CniPluginError, loadConfList } from './cni-runner.js';
@@ -76,13 +77,13 @@ export class LabKubelet {
       uid, namespace: pod.metadata!.namespace!, name: pod.metadata!.name!, netns: podNetnsName(uid, this.o.netnsPrefix),
       containerId: newContainerId(), createdAt: new Date().toISOString(),
     };
-    execFileSync('ip', ['netns', 'add', sandbox.netns]);
-    execFileSync('ip', ['-n', sandbox.netns, 'link', 'set', 'lo', 'up']);
+    await run('ip', ['netns', 'add', sandbox.netns]);
+    await run('ip', ['-n', sandbox.netns, 'link', 'set', 'lo', 'up']);
     try {
       sandbox.result = await this.runner.add(loadConfList(this.o.cniConfDir), this.attachment(sandbox, pod));
     } catch (err) {
       await this.runner.del(loadConfList(this.o.cniConfDir), this.attachment(sandbox, pod)).catch(() => undefined);
-      deleteNetns(sandbox.netns);
+      await deleteNetns(sandbox.netns);
       await this.failed(pod, err as Error);
       return;
     }
@@ -109,7 +110,7 @@ export class LabKubelet {
       await this.runner.del(loadConfList(this.o.cniConfDir), this.attachment(s), s.result).catch((err: Error) => {
         this.log.warn('CNI DEL failed; removing the sandbox anyway (the agent finishes it later)', { uid, err: err.message });
       });
-      deleteNetns(s.netns);
+      await deleteNetns(s.netns);
       this.sandboxes.remove(uid);
       this.log.info('pod sandbox removed', { pod: `${s.namespace}/${s.name}` });
     }
@@ -166,6 +167,9 @@ export class LabKubelet {
   }
 }
 
-function deleteNetns(name: string): void {
-  try { execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' }); } catch { /* gone */ }
+// Asynchronous: a kubelet wiring hundreds of pods must not stall on each namespace.
+const run = promisify(execFile);
+
+async function deleteNetns(name: string): Promise<void> {
+  await run('ip', ['netns', 'del', name]).catch(() => undefined); // already gone
 }
