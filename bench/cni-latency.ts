@@ -9,11 +9,10 @@
 // which goes first alternates too. Progress on stderr, a markdown table on stdout.
 import * as fs from 'node:fs';
 import { FAST_CNI, AGENT, envFor } from '../test/helpers/node-harness.js';
-import { uniqueName } from '../test/helpers/netns.js';
 import { runBenchmark } from './lib/cleanup.js';
 import { Invoker, type Invocation } from './lib/invoker.js';
-import { BRIDGE, BridgeNode, CNI_VERSION, startFastNode } from './lib/nodes.js';
-import { commandLine, environmentLine, fmt, log, mean, numericFlags, percentile, progress, table } from './lib/report.js';
+import { BRIDGE, BridgeNode, CNI_VERSION, benchName, podNetns, startFastNode } from './lib/nodes.js';
+import { commandLine, environmentLine, fmt, loadAverage, log, mean, numericFlags, percentile, progress, table } from './lib/report.js';
 
 const opts = numericFlags({ pods: 200, warmup: 10, baseline: 100 });
 
@@ -22,6 +21,7 @@ type Side = 'fast' | 'bridge';
 runBenchmark(async () => {
   for (const f of [FAST_CNI, AGENT, BRIDGE]) if (!fs.existsSync(f)) throw new Error(`${f} is missing: build first (npx tsc -p tsconfig.json; make -C cni) / install containernetworking-plugins`);
   const command = commandLine();
+  const loadAtStart = loadAverage();
   log(`cni-latency: ${opts.pods} pods per plugin, ${opts.warmup} warm-up ADD+DEL each`);
 
   const fast = await startFastNode(opts.pods + opts.warmup);
@@ -32,7 +32,7 @@ runBenchmark(async () => {
   };
   const plugin: Record<Side, string> = { fast: FAST_CNI, bridge: BRIDGE };
   const conf: Record<Side, object> = { fast: fast.conf(CNI_VERSION), bridge: bridge.conf(CNI_VERSION) };
-  const newNetns = (side: Side) => (side === 'fast' ? fast.addPodNetns() : bridge.addPodNetns());
+  const newNetns = (side: Side) => (side === 'fast' ? podNetns('fpod') : bridge.addPodNetns());
 
   const call = async (side: Side, cmd: 'ADD' | 'DEL', containerId: string, netns: string): Promise<Invocation> => {
     const r = await inv[side].run(plugin[side], envFor(cmd, containerId, netns), conf[side]);
@@ -48,7 +48,7 @@ runBenchmark(async () => {
   for (let i = 0; i < opts.warmup; i++) {
     progress(`warm-up ${i + 1}/${opts.warmup}`);
     for (const side of orderFor(i)) {
-      const id = uniqueName('warm');
+      const id = benchName('warm');
       const ns = newNetns(side);
       await call(side, 'ADD', id, ns.path);
       await call(side, 'DEL', id, ns.path);
@@ -62,7 +62,7 @@ runBenchmark(async () => {
   for (let i = 0; i < opts.pods; i++) {
     if (i % 5 === 0) progress(`ADD ${i + 1}/${opts.pods}  fast p50 ${fmt(percentile(add.fast, 50))} ms, bridge p50 ${fmt(percentile(add.bridge, 50))} ms`);
     for (const side of orderFor(i)) {
-      const id = uniqueName(side === 'fast' ? 'fctr' : 'bctr');
+      const id = benchName(side === 'fast' ? 'fctr' : 'bctr');
       const ns = newNetns(side); // not timed
       const r = await call(side, 'ADD', id, ns.path);
       pods[side].push({ id, netns: ns.path, ip: r.json?.ips?.[0]?.address });
@@ -91,7 +91,7 @@ runBenchmark(async () => {
   const out: string[] = [];
   out.push(`Command: \`${command}\``);
   out.push('');
-  out.push(`Environment: ${environmentLine()}`);
+  out.push(`Environment: load average ${loadAtStart} at the start, then ${environmentLine()}`);
   out.push('');
   out.push(table(['plugin invocation (ms)', 'n', 'p50', 'p90', 'p99', 'mean', 'min', 'max'], [
     row('Fast ADD (fast-cni → agent)', add.fast),

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestNode, envFor } from '../../test/helpers/node-harness.js';
-import { TestNetns, uniqueName } from '../../test/helpers/netns.js';
+import { TestNetns } from '../../test/helpers/netns.js';
 import { onCleanup } from './cleanup.js';
 
 export const CNI_DIR = '/usr/lib/cni';
@@ -18,6 +18,20 @@ export const BRIDGE = path.join(CNI_DIR, 'bridge');
 export const CNI_VERSION = '1.0.0';
 
 export interface Pod { pod: TestNetns; ip: string; containerId: string }
+
+let counter = 0;
+/** Unique per run without chance: test/helpers' uniqueName draws 2 random bytes, which
+ *  collide (birthday) once a run makes a few hundred names. */
+export function benchName(prefix: string): string {
+  return `${prefix}-${process.pid.toString(36)}-${(++counter).toString(36)}`;
+}
+
+/** A pod namespace removed on cleanup (a bench's own, not a TestNode's list). */
+export function podNetns(prefix: string): TestNetns {
+  const ns = new TestNetns(benchName(prefix));
+  onCleanup(`pod namespace ${ns.name}`, () => ns.remove());
+  return ns;
+}
 
 /** A Fast node with the agent running; the agent logs at `info` as in production
  *  (TestNode's default is `debug`), the pool is sized for `pods` pods. */
@@ -41,7 +55,7 @@ export class BridgeNode {
   readonly bridgeName = 'fbench0';
 
   constructor(readonly subnet = '10.88.0.0/16', readonly mtu = 1500) {
-    this.ns = new TestNetns(uniqueName('bnode'));
+    this.ns = new TestNetns(benchName('bnode'));
     onCleanup(`bridge node ${this.ns.name}`, () => this.destroy());
     this.ns.ip('addr', 'add', '192.168.78.1/32', 'dev', 'lo');
     this.ns.exec('sysctl', '-qw', 'net.ipv4.ip_forward=1');
@@ -58,13 +72,13 @@ export class BridgeNode {
   }
 
   addPodNetns(): TestNetns {
-    const p = new TestNetns(uniqueName('bpod'));
+    const p = new TestNetns(benchName('bpod'));
     this.pods.push(p);
     return p;
   }
 
   /** ADD through the bridge plugin, run the way TestNode.cni runs fast-cni (not timed). */
-  addPod(containerId = uniqueName('bctr')): Pod {
+  addPod(containerId = benchName('bctr')): Pod {
     const pod = this.addPodNetns();
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
     for (const [k, v] of Object.entries(envFor('ADD', containerId, pod.path))) if (v !== undefined) env[k] = v;
@@ -92,10 +106,10 @@ export class VethPair {
   readonly b: Pod;
 
   constructor(mtu = 1500) {
-    const na = new TestNetns(uniqueName('vpod'));
+    const na = new TestNetns(benchName('vpod'));
     let nb: TestNetns | undefined;
     onCleanup(`veth pair ${na.name}`, () => { na.remove(); nb?.remove(); });
-    nb = new TestNetns(uniqueName('vpod'));
+    nb = new TestNetns(benchName('vpod'));
     na.ip('link', 'add', 'eth0', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', nb.name);
     na.ip('addr', 'add', '10.99.0.1/24', 'dev', 'eth0');
     nb.ip('addr', 'add', '10.99.0.2/24', 'dev', 'eth0');
