@@ -44,6 +44,13 @@ runBenchmark(async () => {
   // What fork+exec+wait of a trivial program costs from the same helpers.
   const baseline: Record<Side, number[]> = { fast: [], bridge: [] };
   for (let i = 0; i < opts.baseline; i++) for (const side of orderFor(i)) baseline[side].push((await inv[side].run('/bin/true', {}, '')).ms);
+  // And what fast-cni → agent → answer costs without any work (STATUS, CNI 1.1.0).
+  const status: number[] = [];
+  for (let i = 0; i < opts.baseline; i++) {
+    const r = await inv.fast.run(FAST_CNI, { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni' }, fast.conf('1.1.0'));
+    if (r.status !== 0) throw new Error(`fast STATUS exited ${r.status}: ${r.stdout}`);
+    status.push(r.ms);
+  }
 
   for (let i = 0; i < opts.warmup; i++) {
     progress(`warm-up ${i + 1}/${opts.warmup}`);
@@ -98,6 +105,7 @@ runBenchmark(async () => {
     row('bridge + host-local ADD', add.bridge),
     row('Fast DEL', del.fast),
     row('bridge + host-local DEL', del.bridge),
+    row('Fast STATUS (fast-cni → agent, no work)', status),
     row('/bin/true from the Fast node helper', baseline.fast),
     row('/bin/true from the bridge node helper', baseline.bridge),
   ]));
