@@ -33,8 +33,12 @@ export class ClusterSync {
   private readonly owners = new Map<string, string>();
   private readonly pools: ResilientInformer<KubernetesObject & { spec?: unknown }>;
   private queue: Promise<void> = Promise.resolve();
+  private nodeAddresses = '';
+  private resyncQueued = false;
   private timer?: NodeJS.Timeout;
-  private podRanges = '';
+  /** undefined until the first call: the datapath (and the pod MTU) is configured at start,
+   *  before any pool exists, so a pod created together with the first pool gets the right MTU. */
+  private podRanges: string | undefined;
 
   constructor(
     kc: KubeConfig,
@@ -56,8 +60,9 @@ export class ClusterSync {
     this.pods.on('add', (p: V1Pod) => this.enqueue(() => this.podChanged(p)));
     this.pods.on('update', (p: V1Pod) => this.enqueue(() => this.podChanged(p)));
     this.pods.on('delete', (p: V1Pod) => this.enqueue(() => this.podGone(p)));
-    // Node changes are rare and move many entries at once: resync everything.
-    for (const ev of ['add', 'update', 'delete'] as const) this.nodes.on(ev, () => this.enqueue(() => this.resync()));
+    // A node's address appearing, changing or going moves many entries at once: resync
+    // everything then, but not on the heartbeats that update every Node every few seconds.
+    for (const ev of ['add', 'update', 'delete'] as const) this.nodes.on(ev, () => this.nodeAddressesMaybeChanged());
   }
 
   async start(): Promise<void> {
@@ -67,7 +72,8 @@ export class ClusterSync {
     await Promise.all([this.pools.waitForSync(), this.nodes.waitForSync(), this.pods.waitForSync()]);
     await this.enqueue(() => this.poolsChanged());
     await this.enqueue(() => this.resync());
-    this.timer = setInterval(() => void this.enqueue(() => this.resync()), RESYNC_MS);
+    this.nodeAddresses = [...this.nodeIps()].sort().join(',');
+    this.timer = setInterval(() => this.requestResync(), RESYNC_MS);
   }
 
   async stop(): Promise<void> {
@@ -89,6 +95,23 @@ export class ClusterSync {
     this.podRanges = ranges.join(',');
     this.log.info('cluster pod ranges changed', { ranges });
     await this.onPodRanges(ranges);
+  }
+
+  private nodeAddressesMaybeChanged(): void {
+    const now = [...this.nodeIps()].sort().join(',');
+    if (now === this.nodeAddresses) return;
+    this.nodeAddresses = now;
+    this.requestResync();
+  }
+
+  /** At most one resync waits in the queue: requests arriving meanwhile are served by it. */
+  private requestResync(): void {
+    if (this.resyncQueued) return;
+    this.resyncQueued = true;
+    void this.enqueue(() => {
+      this.resyncQueued = false;
+      return this.resync();
+    });
   }
 
   private nodeIps(): Map<string, string> {

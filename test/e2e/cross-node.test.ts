@@ -181,15 +181,10 @@ for (const mode of ['overlay', 'native'] as const) {
 
     const podMtu = (p: LabPod) => Number(/mtu (\d+)/.exec(L().exec(p, ['ip', 'link', 'show', 'eth0']).stdout)?.[1]);
 
-    // BUG (src/agent/main.ts startClusterSync + src/agent/cluster-sync.ts poolsChanged): the
-    // pod MTU (ctx.mtu) is lowered only once the cross-node datapath is configured, which
-    // waits for the first valid Ips pool to reach the cluster-sync informer; the IPAM
-    // backend sees the same pool through its own informer, so a pod created together with
-    // the first pool can be wired before that, with the uplink's MTU (1500 over a VXLAN
-    // whose MTU is 1450). Its full-size packets then cross the underlay as IP fragments (the
-    // tunnel does not set DF): measured, a 20 MB transfer from such a pod sent ~55000
-    // fragments over the lab underlay; an underlay that drops fragments breaks it.
-    (mode === 'overlay' ? test.todo : test)('pods created together with the first pool get the MTU of the mode (todo in overlay: MTU race, see comment)', () => {
+    // The agent configures the cross-node datapath (and so the pod MTU) at start, before any
+    // pool exists: a pod created together with the first pool must not get the uplink's MTU
+    // (1500 over a 1450 VXLAN would send its full-size packets as underlay fragments).
+    test('pods created together with the first pool get the MTU of the mode', () => {
       for (const p of L().pods('role=early')) assert.equal(podMtu(p), POD_MTU[mode], `${p.name} on ${p.node}`);
     });
 

@@ -127,6 +127,8 @@ export class TestLab {
   /** Starts a stopped process again and records its new pid (so `down` stops it). */
   start(role: string): void {
     const i = this.state.processes.findIndex((x) => x.role === role);
+    // A killed agent leaves its ready file: remove it so waitForAgent() waits for the new one.
+    if (role.startsWith('agent/')) fs.rmSync(path.join(this.node(role.slice(6)).stateDir, 'ready'), { force: true });
     this.state.processes[i] = restartDetached(this.state.processes[i]!);
     writeState(this.state);
   }

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 export function uniqueName(prefix: string): string {
-  return `${prefix}-${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
+  return `${prefix}-${process.pid.toString(36)}${randomBytes(4).toString('hex')}`;
 }
 
 export function sh(cmd: string, args: string[]): string {
