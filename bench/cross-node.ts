@@ -24,6 +24,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runBenchmark, onCleanup } from './lib/cleanup.js';
 import { commandLine, debVersion, environmentLine, fmt, log, median, numericFlags, progress, table } from './lib/report.js';
+import { latencyTable } from './lib/report.js';
 import { iperf, iperfServer, sockperfPingPong, sockperfServers, type IperfResult, type PingPong } from './lib/traffic.js';
 import { TestNetns } from '../test/helpers/netns.js';
 import { REPO } from '../test/helpers/node-harness.js';
@@ -225,14 +226,10 @@ runBenchmark(async () => {
   out.push('');
   out.push(`Latency: sockperf ping-pong, 64-byte messages, ${opts.latencyDuration} s × ${opts.latencyReps} per protocol, round-trip times in µs, median over repetitions.`);
   out.push('');
-  const latRows: string[][] = [];
-  for (const proto of ['tcp', 'udp'] as const) {
-    for (const s of SETUPS) {
-      latRows.push([`${proto.toUpperCase()} ${s}`, fmt(l(proto, s, 'p50Us')), fmt(l(proto, s, 'avgUs')), fmt(l(proto, s, 'p99Us')),
-        fmt(l(proto, s, 'p50Us') / l(proto, 'node-to-node', 'p50Us'), 3), fmt(l(proto, s, 'p50Us') / l(proto, 'VXLAN+bridge', 'p50Us'), 3)]);
-    }
-  }
-  out.push(table(['protocol / set-up', 'RTT p50', 'RTT avg', 'RTT p99', 'p50 ratio to node-to-node', 'p50 ratio to VXLAN+bridge'], latRows));
+  out.push(latencyTable(l, SETUPS, [
+    { title: 'p50 ratio to node-to-node', stat: 'p50Us', baseline: 'node-to-node' },
+    { title: 'p50 ratio to VXLAN+bridge', stat: 'p50Us', baseline: 'VXLAN+bridge' },
+  ]));
   out.push('');
   const ro = paired('Fast overlay', 'node-to-node');
   const rn = paired('Fast native', 'node-to-node');

@@ -18,6 +18,7 @@ import { FAST_CNI, AGENT, ping } from '../test/helpers/node-harness.js';
 import { runBenchmark } from './lib/cleanup.js';
 import { BRIDGE, BridgeNode, VethPair, startFastNode, type Pod } from './lib/nodes.js';
 import { commandLine, debVersion, environmentLine, fmt, loadAverage, log, median, parseFlags, progress, table } from './lib/report.js';
+import { latencyTable } from './lib/report.js';
 import { iperf, iperfServer, sockperfPingPong, sockperfServers, type IperfResult, type PingPong } from './lib/traffic.js';
 
 const opts = parseFlags({ duration: 10, reps: 5, latencyDuration: 5, latencyReps: 5, pin: 'same' }, { pin: ['same', 'split', 'none'] });
@@ -101,14 +102,10 @@ runBenchmark(async () => {
   out.push('');
   out.push(`Latency: sockperf ping-pong, 64-byte messages, ${opts.latencyDuration} s × ${opts.latencyReps} per protocol, round-trip times in µs, median over repetitions.`);
   out.push('');
-  const latRows: string[][] = [];
-  for (const proto of ['tcp', 'udp'] as const) {
-    for (const s of SETUPS) {
-      latRows.push([`${proto.toUpperCase()} ${s}`, fmt(l(proto, s, 'p50Us')), fmt(l(proto, s, 'avgUs')), fmt(l(proto, s, 'p99Us')),
-        fmt(l(proto, s, 'p50Us') / l(proto, 'veth', 'p50Us'), 3), fmt(l(proto, s, 'avgUs') / l(proto, 'veth', 'avgUs'), 3)]);
-    }
-  }
-  out.push(table(['protocol / set-up', 'RTT p50', 'RTT avg', 'RTT p99', 'p50 ratio to veth', 'avg ratio to veth'], latRows));
+  out.push(latencyTable(l, SETUPS, [
+    { title: 'p50 ratio to veth', stat: 'p50Us', baseline: 'veth' },
+    { title: 'avg ratio to veth', stat: 'avgUs', baseline: 'veth' },
+  ]));
   out.push('');
   const tr = gbps('Fast') / gbps('veth');
   const lr = l('tcp', 'Fast', 'p50Us') / l('tcp', 'veth', 'p50Us');

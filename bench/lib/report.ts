@@ -110,3 +110,29 @@ export function commandLine(): string {
   const script = process.argv[1] ? process.argv[1].replace(process.cwd() + '/', '') : '?';
   return ['node', '--import', 'tsx', script, ...process.argv.slice(2)].join(' ');
 }
+
+/** A ratio column of a latency table: `stat` of each set-up over `stat` of `baseline`. */
+export interface LatencyRatio<S extends string> {
+  title: string;
+  stat: 'p50Us' | 'avgUs';
+  baseline: S;
+}
+
+/**
+ * The round-trip table both pod benchmarks print: per protocol and set-up the median
+ * p50/avg/p99 over repetitions (`stat` gives it), then the ratio columns.
+ */
+export function latencyTable<S extends string>(
+  stat: (proto: 'tcp' | 'udp', s: S, k: 'p50Us' | 'avgUs' | 'p99Us') => number,
+  setups: readonly S[],
+  ratios: Array<LatencyRatio<S>>,
+): string {
+  const rows: string[][] = [];
+  for (const proto of ['tcp', 'udp'] as const) {
+    for (const s of setups) {
+      rows.push([`${proto.toUpperCase()} ${s}`, fmt(stat(proto, s, 'p50Us')), fmt(stat(proto, s, 'avgUs')), fmt(stat(proto, s, 'p99Us')),
+        ...ratios.map((r) => fmt(stat(proto, s, r.stat) / stat(proto, r.baseline, r.stat), 3))]);
+    }
+  }
+  return table(['protocol / set-up', 'RTT p50', 'RTT avg', 'RTT p99', ...ratios.map((r) => r.title)], rows);
+}

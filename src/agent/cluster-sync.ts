@@ -3,10 +3,10 @@
 // API. Incremental on watch events; a full resync at start, after the watch recovers,
 // and periodically, so no stale entry survives a lost watch or an agent restart.
 import '../k8s/node-compat.js';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, type KubernetesListObject, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { validatePools, IPS_GROUP, IPS_VERSION, IPS_PLURAL } from '../model/ipam/pool.js';
 import { formatCidr } from '../model/ipam/address.js';
-import { ResilientInformer, plainObject } from '../k8s/resilient-informer.js';
+import { ResilientInformer, plainObject, jsonInformer } from '../k8s/resilient-informer.js';
 import { desiredRemotes, podEntries, type NodeFacts, type PodFacts, type RemoteEntry } from '../model/cluster-map.js';
 import type { NodeDatapath } from './datapath.js';
 import type { Logger } from './log.js';
@@ -50,10 +50,8 @@ export class ClusterSync {
   ) {
     const core = kc.makeApiClient(CoreV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
-    this.pools = new ResilientInformer({
-      kubeConfig: kc, name: 'cluster-pools', path: `/apis/${IPS_GROUP}/${IPS_VERSION}/${IPS_PLURAL}`, transform: plainObject, log,
-      list: () => custom.listClusterCustomObject({ group: IPS_GROUP, version: IPS_VERSION, plural: IPS_PLURAL }) as Promise<KubernetesListObject<KubernetesObject & { spec?: unknown }>>,
-    });
+    this.pools = jsonInformer(kc, 'cluster-pools', `/apis/${IPS_GROUP}/${IPS_VERSION}/${IPS_PLURAL}`,
+      () => custom.listClusterCustomObject({ group: IPS_GROUP, version: IPS_VERSION, plural: IPS_PLURAL }), log);
     for (const ev of ['add', 'update', 'delete'] as const) this.pools.on(ev, () => this.enqueue(() => this.poolsChanged()));
     this.pods = new ResilientInformer<V1Pod>({ kubeConfig: kc, name: 'cluster-pods', path: '/api/v1/pods', list: () => core.listPodForAllNamespaces(), transform: plainObject, log });
     this.nodes = new ResilientInformer<V1Node>({ kubeConfig: kc, name: 'cluster-nodes', path: '/api/v1/nodes', list: () => core.listNode(), transform: plainObject, log });

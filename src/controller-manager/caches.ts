@@ -9,7 +9,7 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { ResilientInformer, describeError, plainObject } from '../k8s/resilient-informer.js';
+import { ResilientInformer, describeError, plainObject, jsonInformer } from '../k8s/resilient-informer.js';
 import { IPENDPOINT_PLURAL } from '../model/ipam/naming.js';
 import { IPS_GROUP, IPS_PLURAL, IPS_VERSION } from '../model/ipam/pool.js';
 import type { IpEndpointJson, JsonObject } from '../agent/ipam/kubernetes.js';
@@ -37,15 +37,7 @@ export class Caches {
   readonly statefulSets: Informer;
 
   constructor(kc: KubeConfig, clients: Clients, log: Logger) {
-    const mk = (name: string, path: string, list: () => Promise<unknown>) =>
-      new ResilientInformer<KubernetesObject>({
-        kubeConfig: kc,
-        path,
-        name,
-        list: list as () => Promise<KubernetesListObject<KubernetesObject>>,
-        transform: plainObject,
-        log,
-      });
+    const mk = (name: string, path: string, list: () => Promise<unknown>) => jsonInformer(kc, name, path, list, log);
     this.pools = mk('ips', `/apis/${IPS_GROUP}/${IPS_VERSION}/${IPS_PLURAL}`, () => clients.custom.listClusterCustomObject({ ...CR, plural: IPS_PLURAL }));
     this.endpoints = mk('ipendpoints', `/apis/${IPS_GROUP}/${IPS_VERSION}/${IPENDPOINT_PLURAL}`, () =>
       clients.custom.listClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL }),

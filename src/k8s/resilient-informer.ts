@@ -68,6 +68,25 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   watchTimeoutMs?: number;
 }
 
+/**
+ * An informer of plain-JSON objects (the shape Fast's processes work with) for a collection,
+ * listed with `list` (the typed client call) and optionally narrowed by a field selector.
+ */
+export function jsonInformer(
+  kubeConfig: KubeConfig,
+  name: string,
+  path: string,
+  list: () => Promise<unknown>,
+  log?: InformerLogger,
+  fieldSelector?: string,
+): ResilientInformer<KubernetesObject> {
+  return new ResilientInformer<KubernetesObject>({
+    kubeConfig, name, path, transform: plainObject, log,
+    list: list as () => Promise<KubernetesListObject<KubernetesObject>>,
+    ...(fieldSelector ? { fieldSelector } : {}),
+  });
+}
+
 /** The same object as plain JSON (Date fields as RFC 3339 strings, class instances as objects). */
 export function plainObject<T>(obj: T): T {
   return JSON.parse(JSON.stringify(obj)) as T;

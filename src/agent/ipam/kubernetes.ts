@@ -32,7 +32,7 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { ResilientInformer, describeError, plainObject } from '../../k8s/resilient-informer.js';
+import { ResilientInformer, describeError, plainObject, jsonInformer } from '../../k8s/resilient-informer.js';
 import { formatIp, tryParseIp } from '../../model/ipam/address.js';
 import { PoolAllocator, type AllocationRecord, type AllocationRequest, DEFAULT_COOLDOWN_MS } from '../../model/ipam/allocator.js';
 import { NODE_LABEL, POOL_LABEL, endpointName, endpointObject, IPENDPOINT_KIND, IPENDPOINT_PLURAL } from '../../model/ipam/naming.js';
@@ -328,16 +328,7 @@ export class KubernetesIpam implements IpamBackend {
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     const ilog = this.log;
-    const mk = (name: string, path: string, list: () => Promise<unknown>, fieldSelector?: string) =>
-      new ResilientInformer<KubernetesObject>({
-        kubeConfig: kc,
-        path,
-        name,
-        list: list as () => Promise<KubernetesListObject<KubernetesObject>>,
-        transform: plainObject,
-        log: ilog,
-        ...(fieldSelector ? { fieldSelector } : {}),
-      });
+    const mk = (name: string, path: string, list: () => Promise<unknown>, fieldSelector?: string) => jsonInformer(kc, name, path, list, ilog, fieldSelector);
     this.poolInformer = mk('ips', IPS_PATH, () => this.custom.listClusterCustomObject({ ...CR, plural: IPS_PLURAL }));
     this.endpointInformer = mk('ipendpoints', ENDPOINT_PATH, () => this.custom.listClusterCustomObject({ ...CR, plural: IPENDPOINT_PLURAL }));
     this.namespaceInformer = mk('namespaces', '/api/v1/namespaces', () => this.core.listNamespace());
