@@ -4,7 +4,7 @@
 //
 //   node --import tsx bench/ipam-pods.ts [--nodes 10] [--pods 1000] [--port 21645] [--profile 0|1]
 //
-// --profile 1 restarts the API server, agent/node1 and kubelet/node1 under `node --cpu-prof`
+// --profile 1 restarts the API server, agent/node1, kubelet/node1 and lab-controllers under `node --cpu-prof`
 // before the run and prints where their CPU time went (self time by function and by file).
 //
 // A watch on the pods (no polling, so the observer costs next to nothing) timestamps when each
@@ -25,7 +25,7 @@ import { onCleanup, runBenchmark } from './lib/cleanup.js';
 import { commandLine, environmentLine, fmt, log, numericFlags, percentile, progress, table } from './lib/report.js';
 
 const opts = numericFlags({ nodes: 10, pods: 1000, port: 21645, profile: 0 });
-const PROFILED = ['apiserver', 'agent/node1', 'kubelet/node1'];
+const PROFILED = ['apiserver', 'agent/node1', 'kubelet/node1', 'lab-controllers'];
 const NAME = 'flabibench';
 const POOL = 'bench-ips';
 const FAST = path.join(REPO, 'bin', 'fast');

@@ -7,6 +7,7 @@ import {
   type KubeConfig, type KubernetesListObject, type KubernetesObject,
   type V1Deployment, type V1Node, type V1Pod, type V1ReplicaSet, type V1StatefulSet,
 } from '@kubernetes/client-node';
+import { makeApiClient } from './api-client.js';
 import { ResilientInformer, plainObject, type Backoff, type InformerLogger } from '../../k8s/resilient-informer.js';
 
 export class SharedInformers {
@@ -19,8 +20,8 @@ export class SharedInformers {
     private readonly kubeConfig: KubeConfig,
     private readonly opts: { log?: InformerLogger; backoff?: Backoff; watchTimeoutMs?: number } = {},
   ) {
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
-    this.apps = kubeConfig.makeApiClient(AppsV1Api);
+    this.core = makeApiClient(kubeConfig, CoreV1Api);
+    this.apps = makeApiClient(kubeConfig, AppsV1Api);
   }
 
   pods(): ResilientInformer<V1Pod> {

@@ -104,6 +104,43 @@ function schedulingView(node: V1Node): string {
   });
 }
 
+/**
+ * Bound pods that are not finished, per node, maintained from pod events: the scheduler's score
+ * needs it for every pod, and recounting the whole cache each time made scheduling O(pods²).
+ */
+export class NodeLoad {
+  private readonly nodeOf = new Map<string, string>();
+  private readonly perNode = new Map<string, number>();
+
+  observe(pod: V1Pod): void {
+    const uid = pod.metadata?.uid ?? '';
+    const node = pod.spec?.nodeName && !isPodTerminal(pod) ? pod.spec.nodeName : undefined;
+    if (this.nodeOf.get(uid) === node) return;
+    this.remove(uid);
+    if (node === undefined) return;
+    this.nodeOf.set(uid, node);
+    this.perNode.set(node, (this.perNode.get(node) ?? 0) + 1);
+  }
+
+  remove(uid: string): void {
+    const node = this.nodeOf.get(uid);
+    if (node === undefined) return;
+    this.nodeOf.delete(uid);
+    const n = (this.perNode.get(node) ?? 1) - 1;
+    if (n > 0) this.perNode.set(node, n);
+    else this.perNode.delete(node);
+  }
+
+  has(uid: string): boolean {
+    return this.nodeOf.has(uid);
+  }
+
+  /** A copy the caller may add to. */
+  counts(): Map<string, number> {
+    return new Map(this.perNode);
+  }
+}
+
 export class Scheduler extends Controller {
   private readonly events: EventRecorder;
   /** Pods bound by us and not yet seen bound in the informer: uid → node. */
@@ -112,6 +149,8 @@ export class Scheduler extends Controller {
   private readonly unschedulable = new Map<string, string>();
   private readonly nodeViews = new Map<string, string>();
   private readonly bindings = new Set<Promise<void>>();
+  /** Bound, unfinished pods per node, kept from informer events (not recounted for every pod). */
+  private readonly load = new NodeLoad();
 
   constructor(ctx: ControllerContext) {
     super(ctx, 'scheduler');
@@ -123,6 +162,7 @@ export class Scheduler extends Controller {
     pods.on('add', (p) => this.podChanged(p));
     pods.on('update', (p) => this.podChanged(p));
     pods.on('delete', (p) => {
+      this.load.remove(p.metadata?.uid ?? '');
       this.assumed.delete(p.metadata?.uid ?? '');
       this.unschedulable.delete(keyOf(p));
     });
@@ -147,6 +187,7 @@ export class Scheduler extends Controller {
   }
 
   private podChanged(pod: V1Pod): void {
+    this.load.observe(pod);
     if (pod.spec?.nodeName) {
       this.assumed.delete(pod.metadata?.uid ?? '');
       this.unschedulable.delete(keyOf(pod));
@@ -167,21 +208,10 @@ export class Scheduler extends Controller {
 
   /** Pods per node: bound pods in the cache that are not finished, plus pods we just bound. */
   private podCounts(): Map<string, number> {
-    const counts = new Map<string, number>();
-    const seen = new Set<string>();
-    for (const pod of this.ctx.informers.pods().list()) {
-      const node = pod.spec?.nodeName;
-      if (!node || isPodTerminal(pod)) continue;
-      seen.add(pod.metadata?.uid ?? '');
-      counts.set(node, (counts.get(node) ?? 0) + 1);
-    }
+    const counts = this.load.counts();
     const now = Date.now();
     for (const [uid, a] of this.assumed) {
-      if (seen.has(uid)) {
-        this.assumed.delete(uid);
-        continue;
-      }
-      if (now - a.at > 5 * 60_000) {
+      if (this.load.has(uid) || now - a.at > 5 * 60_000) {
         this.assumed.delete(uid);
         continue;
       }

@@ -21,6 +21,7 @@ export interface KubeletOptions {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+const STATUS_RETRY_MS = 1000;
 
 export class LabKubelet {
   private readonly sandboxes: SandboxStore;
@@ -28,6 +29,7 @@ export class LabKubelet {
   private readonly retries = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly latest = new Map<string, V1Pod>();
+  private readonly statusRetries = new Set<string>();
 
   constructor(private readonly core: CoreV1Api, private readonly o: KubeletOptions, private readonly log: Logger) {
     this.sandboxes = new SandboxStore(o.stateDir);
@@ -126,7 +128,16 @@ export class LabKubelet {
 
   private async reportRunning(pod: V1Pod, s: Sandbox): Promise<void> {
     const status = runningStatus(pod, addressesFromResult(s.result), this.o.nodeIp);
-    await this.patchStatus(pod, status);
+    if (await this.patchStatus(pod, status)) return;
+    // Like kubelet's status manager: a status not written is written again, not dropped (no
+    // other event might ever bring this pod back here).
+    const uid = pod.metadata!.uid!;
+    if (this.statusRetries.has(uid)) return;
+    this.statusRetries.add(uid);
+    setTimeout(() => {
+      this.statusRetries.delete(uid);
+      this.serialise(uid, () => this.ensureRunning(uid));
+    }, STATUS_RETRY_MS).unref();
   }
 
   private async failed(pod: V1Pod, err: Error): Promise<void> {
@@ -149,11 +160,19 @@ export class LabKubelet {
     this.retries.delete(uid);
   }
 
-  private async patchStatus(pod: V1Pod, status: object): Promise<void> {
-    await this.core.patchNamespacedPodStatus(
-      { name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: { status } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    ).catch((err: Error) => this.log.warn('status update failed', { pod: pod.metadata!.name, err: err.message }));
+  /** False if the status could not be written (a pod that is gone counts as written). */
+  private async patchStatus(pod: V1Pod, status: object): Promise<boolean> {
+    try {
+      await this.core.patchNamespacedPodStatus(
+        { name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: { status } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return true;
+      this.log.warn('status update failed', { pod: pod.metadata!.name, err: (err as Error).message });
+      return false;
+    }
   }
 
   private async event(pod: V1Pod, type: string, reason: string, message: string): Promise<void> {

@@ -6,6 +6,7 @@ import { CoreV1Api, CoordinationV1Api, type V1Pod } from '@kubernetes/client-nod
 import { loadKubeConfig } from '../../k8s/kubeconfig.js';
 import { ResilientInformer, plainObject } from '../../k8s/resilient-informer.js';
 import { createLogger } from '../../agent/log.js';
+import { makeApiClient } from '../controllers/api-client.js';
 import { LabKubelet } from './kubelet.js';
 import { registerNode, postStatus, renewLease } from './node-registration.js';
 
@@ -23,8 +24,8 @@ async function main(): Promise<void> {
   const nodeIp = arg('--node-ip');
   const log = createLogger('info', { component: 'lab-kubelet', node: nodeName });
   const kc = loadKubeConfig({ path: arg('--kubeconfig') });
-  const core = kc.makeApiClient(CoreV1Api);
-  const coord = kc.makeApiClient(CoordinationV1Api);
+  const core = makeApiClient(kc, CoreV1Api);
+  const coord = makeApiClient(kc, CoordinationV1Api);
 
   await retryForever(() => registerNode(core, { name: nodeName, ip: nodeIp }), log, 'register node');
   const heartbeat = setInterval(() => {

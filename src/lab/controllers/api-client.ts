@@ -1,0 +1,61 @@
+// Typed API clients (@kubernetes/client-node) that keep their connection to the API server.
+//
+// The client sends every request with undici's fetch and, for a cluster marked skipTLSVerify
+// (which is how the lab's plain-HTTP kubeconfigs are accepted, see allowPlainHttp), builds a new
+// undici Agent for each request: every call opens a new TCP connection, and a call costs about
+// 1.8 ms of CPU (client and server side). The lab controllers and kubelets make several calls per
+// pod, so for http:// servers they plug into the generated client (its `httpApi` option) a
+// small HTTP library on node:http with one keep-alive agent: about 0.5 ms per call, one
+// connection. The typed API, (de)serialisation, authentication and errors stay the client's.
+// https:// servers keep the client's own library (TLS options, proxies), unchanged.
+import '../../k8s/node-compat.js';
+import * as http from 'node:http';
+import {
+  ResponseContext, ServerConfiguration, createConfiguration, wrapHttpLibrary,
+  type ApiConstructor, type ApiType, type HttpLibrary, type KubeConfig, type RequestContext,
+} from '@kubernetes/client-node';
+
+/** One keep-alive agent per process: every client of the process shares its connections. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function send(ctx: RequestContext): Promise<ResponseContext> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(ctx.getUrl(), { method: ctx.getHttpMethod(), headers: ctx.getHeaders(), agent, signal: ctx.getSignal() }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+        }
+        resolve(new ResponseContext(res.statusCode ?? 0, headers, {
+          text: async () => body.toString('utf8'),
+          binary: async () => body,
+          stream: () => new ReadableStream<Uint8Array>({ start(c) { c.enqueue(body); c.close(); } }),
+        }));
+      });
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // The server closed an idle kept-alive connection as we reused it: the request never
+      // reached it, so sending it again on a fresh connection is safe (Node's documented pattern).
+      if (req.reusedSocket && err.code === 'ECONNRESET') send(ctx).then(resolve, reject);
+      else reject(err);
+    });
+    req.end(ctx.getBody() as string | Buffer | undefined);
+  });
+}
+
+const keepAliveLibrary: HttpLibrary = wrapHttpLibrary({ send });
+
+/** kc.makeApiClient(type), on a kept-alive connection when the server is plain HTTP. */
+export function makeApiClient<T extends ApiType>(kc: KubeConfig, apiClientType: ApiConstructor<T>): T {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster?.server.startsWith('http://')) return kc.makeApiClient(apiClientType);
+  return new apiClientType(createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+    httpApi: keepAliveLibrary,
+  }));
+}
