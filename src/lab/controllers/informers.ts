@@ -10,6 +10,16 @@ import {
 import { makeApiClient } from './api-client.js';
 import { ResilientInformer, plainObject, type Backoff, type InformerLogger } from '../../k8s/resilient-informer.js';
 
+/**
+ * plainObject for what needs it: listed objects come from the typed client as class instances
+ * (Date fields) and are made plain JSON; watched objects are already plain JSON straight from
+ * JSON.parse and owned by nobody else, so they are not copied again (a stringify and a parse of
+ * every pod for every event).
+ */
+export function asPlainJson<T>(obj: T): T {
+  return obj !== null && typeof obj === 'object' && Object.getPrototypeOf(obj) === Object.prototype ? obj : plainObject(obj);
+}
+
 export class SharedInformers {
   readonly core: CoreV1Api;
   readonly apps: AppsV1Api;
@@ -48,7 +58,7 @@ export class SharedInformers {
     let inf = this.informers.get(name) as ResilientInformer<T> | undefined;
     if (!inf) {
       inf = new ResilientInformer<T>({
-        kubeConfig: this.kubeConfig, path, list, name, transform: plainObject,
+        kubeConfig: this.kubeConfig, path, list, name, transform: asPlainJson,
         log: this.opts.log, backoff: this.opts.backoff, watchTimeoutMs: this.opts.watchTimeoutMs,
       });
       this.informers.set(name, inf as unknown as ResilientInformer<KubernetesObject>);

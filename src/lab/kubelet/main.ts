@@ -4,7 +4,8 @@
 import '../../k8s/node-compat.js';
 import { CoreV1Api, CoordinationV1Api, type V1Pod } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../k8s/kubeconfig.js';
-import { ResilientInformer, plainObject } from '../../k8s/resilient-informer.js';
+import { ResilientInformer } from '../../k8s/resilient-informer.js';
+import { asPlainJson } from '../controllers/informers.js';
 import { createLogger } from '../../agent/log.js';
 import { makeApiClient } from '../controllers/api-client.js';
 import { LabKubelet } from './kubelet.js';
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   }, log);
   const pods = new ResilientInformer<V1Pod>({
     kubeConfig: kc, name: 'pods', path: '/api/v1/pods', fieldSelector: `spec.nodeName=${nodeName}`,
-    list: () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` }), transform: plainObject, log,
+    list: () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` }), transform: asPlainJson, log,
   });
   pods.on('add', (p: V1Pod) => kubelet.podChanged(p));
   pods.on('update', (p: V1Pod) => kubelet.podChanged(p));
