@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { runExecutable, type PluginExit } from './spawn.js';
 
 export interface ConfList {
   cniVersion: string;
@@ -83,29 +84,34 @@ export class CniRunner {
       CNI_ARGS: ['IgnoreUnknown=1', ...Object.entries(att.args).map(([k, v]) => `${k}=${v}`)].join(';'),
     };
     const file = this.pluginPath(plugin.type);
-    return new Promise((resolve, reject) => {
-      const [cmd, args] = this.netnsPath ? ['nsenter', [`--net=${this.netnsPath}`, '--', file]] : [file, []];
-      const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        if (code === 0) {
-          resolve(out.trim() ? JSON.parse(out) : prevResult);
-          return;
-        }
-        try {
-          const e = JSON.parse(out) as { code: number; msg: string; details?: string };
-          reject(new CniPluginError(plugin.type, e.code, e.msg, e.details));
-        } catch {
-          reject(new CniPluginError(plugin.type, 999, `exit ${code}: ${(out + err).trim()}`));
-        }
-      });
-      child.stdin.end(JSON.stringify(conf));
+    const input = JSON.stringify(conf);
+    const exited = this.netnsPath ? spawnWithNode('nsenter', [`--net=${this.netnsPath}`, '--', file], env, input) : runExecutable(file, env, input);
+    return exited.then(({ code, stdout, stderr }) => {
+      if (code === 0) return stdout.trim() ? JSON.parse(stdout) : prevResult;
+      let e: { code: number; msg: string; details?: string };
+      try {
+        e = JSON.parse(stdout) as { code: number; msg: string; details?: string };
+      } catch {
+        throw new CniPluginError(plugin.type, 999, `exit ${code}: ${(stdout + stderr).trim()}`);
+      }
+      throw new CniPluginError(plugin.type, e.code, e.msg, e.details);
     });
   }
+}
+
+/** child_process.spawn, for plugins run through nsenter (tests); the kubelet uses runExecutable. */
+function spawnWithNode(cmd: string, args: string[], env: NodeJS.ProcessEnv, input: string): Promise<PluginExit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.on('error', () => {});
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
+    child.stdin.end(input);
+  });
 }
 
 function runtimeConfigFor(caps: Record<string, boolean> | undefined, values: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
