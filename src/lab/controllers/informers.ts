@@ -7,7 +7,7 @@ import {
   type KubeConfig, type KubernetesListObject, type KubernetesObject,
   type V1Deployment, type V1Node, type V1Pod, type V1ReplicaSet, type V1StatefulSet,
 } from '@kubernetes/client-node';
-import { makeApiClient } from './api-client.js';
+import { makeApiClient } from '../../k8s/api-client.js';
 import { ResilientInformer, plainObject, type Backoff, type InformerLogger } from '../../k8s/resilient-informer.js';
 
 /**

@@ -7,7 +7,7 @@ import { loadKubeConfig } from '../../k8s/kubeconfig.js';
 import { ResilientInformer } from '../../k8s/resilient-informer.js';
 import { asPlainJson } from '../controllers/informers.js';
 import { createLogger } from '../../agent/log.js';
-import { makeApiClient } from '../controllers/api-client.js';
+import { makeApiClient } from '../../k8s/api-client.js';
 import { LabKubelet } from './kubelet.js';
 import { registerNode, postStatus, renewLease } from './node-registration.js';
 

@@ -1,4 +1,4 @@
-// The lab's keep-alive API clients (src/lab/controllers/api-client.ts) against the real lab API
+// The lab's keep-alive API clients (src/k8s/api-client.ts) against the real lab API
 // server behind a counting TCP proxy: calls share one connection, API errors come back as the
 // client's ApiException with their HTTP code, and a request the server resets on a reused idle
 // connection is sent again on a new one.
@@ -6,10 +6,15 @@ import '../../src/k8s/node-compat.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
+import * as https from 'node:https';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { startApiServer, type ApiServer } from '../../src/lab/apiserver/index.js';
 import { kubeConfigForUrl } from '../../src/k8s/kubeconfig.js';
-import { makeApiClient } from '../../src/lab/controllers/api-client.js';
+import { makeApiClient } from '../../src/k8s/api-client.js';
 
 let server: ApiServer;
 let proxy: net.Server;
@@ -96,4 +101,31 @@ test('a request reset on a reused connection is sent again on a new one', async 
   assert.equal(read.metadata?.name, 'ka-1');
   assert.equal(resetNextReuse, false, 'the reset happened');
   assert.equal(connections - before, 1, 'sent again on a fresh connection');
+});
+
+test('https: calls through one KubeConfig share pooled TLS connections (the client alone opens one per call)', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fast-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+  let handshakes = 0;
+  const tls = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) }, (req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }));
+  });
+  tls.on('secureConnection', () => handshakes++);
+  await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+  t.after(() => { tls.closeAllConnections(); tls.close(); });
+  const url = `https://127.0.0.1:${(tls.address() as net.AddressInfo).port}`;
+
+  const core = makeApiClient(kubeConfigForUrl(url, { skipTLSVerify: true }), CoreV1Api);
+  for (let i = 0; i < 20; i++) assert.equal((await core.readNamespace({ name: 'default' })).metadata?.name, 'default');
+  // undici's pool may open a second connection while the first is being released; never one per call.
+  assert.ok(handshakes <= 2, `${handshakes} TLS handshakes for 20 calls`);
+
+  // The reason this module exists: the unpatched client handshakes again for every call.
+  handshakes = 0;
+  const plain = kubeConfigForUrl(url, { skipTLSVerify: true }).makeApiClient(CoreV1Api);
+  for (let i = 0; i < 5; i++) await plain.readNamespace({ name: 'default' });
+  if (handshakes < 5) t.diagnostic('client-node now reuses its connections by itself: src/k8s/api-client.ts reuseDispatchers can go');
 });

@@ -7,8 +7,13 @@
 // pod, so for http:// servers they plug into the generated client (its `httpApi` option) a
 // small HTTP library on node:http with one keep-alive agent: about 0.5 ms per call, one
 // connection. The typed API, (de)serialisation, authentication and errors stay the client's.
-// https:// servers keep the client's own library (TLS options, proxies), unchanged.
-import '../../k8s/node-compat.js';
+// https:// servers keep the client's own library (TLS options, proxies), but the same flaw hits
+// them: KubeConfig.createDispatcher builds a new undici Agent for every request whenever any TLS
+// option is set (a CA, a client certificate, skipTLSVerify), so every call of an agent in a real
+// cluster paid a TCP and TLS handshake. (The library caches its https.Agent in createAgent, used
+// by watches and exec, but not the dispatcher.) reuseDispatchers makes it build one per distinct
+// set of options and reuse it.
+import './node-compat.js';
 import * as http from 'node:http';
 import {
   ResponseContext, ServerConfiguration, createConfiguration, wrapHttpLibrary,
@@ -49,13 +54,42 @@ function send(ctx: RequestContext): Promise<ResponseContext> {
 
 const keepAliveLibrary: HttpLibrary = wrapHttpLibrary({ send });
 
-/** kc.makeApiClient(type), on a kept-alive connection when the server is plain HTTP. */
+/** kc.makeApiClient(type) whose calls share kept-alive connections (http:// and https://). */
 export function makeApiClient<T extends ApiType>(kc: KubeConfig, apiClientType: ApiConstructor<T>): T {
   const cluster = kc.getCurrentCluster();
-  if (!cluster?.server.startsWith('http://')) return kc.makeApiClient(apiClientType);
+  if (!cluster?.server.startsWith('http://')) return reuseDispatchers(kc).makeApiClient(apiClientType);
   return new apiClientType(createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
     authMethods: { default: kc },
     httpApi: keepAliveLibrary,
   }));
+}
+
+type DispatcherFactory = (cluster: unknown, agentOptions: unknown) => unknown;
+interface DispatcherInternals {
+  createDispatcher?: DispatcherFactory;
+  createDispatcherOptions?: DispatcherFactory;
+}
+const patched = new WeakSet<KubeConfig>();
+
+/**
+ * Memoises the KubeConfig's (private) createDispatcher by the options it would build the
+ * dispatcher from, so one undici Agent, with its connection pool, serves every request made with
+ * the same cluster, user and TLS settings. If a future client-node drops either method, the
+ * client's own behaviour is kept (correct, only slower); test/unit/k8s-api-client.test.ts counts
+ * the connections and says so.
+ */
+export function reuseDispatchers(kc: KubeConfig): KubeConfig {
+  const internals = kc as unknown as DispatcherInternals;
+  const build = internals.createDispatcher;
+  const describe = internals.createDispatcherOptions;
+  if (patched.has(kc) || typeof build !== 'function' || typeof describe !== 'function') return kc;
+  const cache = new Map<string, unknown>();
+  internals.createDispatcher = (cluster, agentOptions) => {
+    const key = JSON.stringify(describe.call(kc, cluster, agentOptions));
+    if (!cache.has(key)) cache.set(key, build.call(kc, cluster, agentOptions));
+    return cache.get(key);
+  };
+  patched.add(kc);
+  return kc;
 }
