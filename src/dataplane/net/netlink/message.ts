@@ -115,7 +115,7 @@ export interface NlError {
  */
 export function parseError(m: NlMsg): NlError {
   if (m.payload.length < 4) throw new NetlinkParseError('NLMSG_ERROR shorter than its errno');
-  const errno = -m.payload.readInt32LE(0);
+  const errno = -m.payload.readInt32LE(0) || 0; // never -0
   if (!(m.flags & c.NLM_F_ACK_TLVS) || m.payload.length < 4 + c.NLMSG_HDRLEN) return { errno };
   const echoedLen = m.flags & c.NLM_F_CAPPED ? c.NLMSG_HDRLEN : m.payload.readUInt32LE(4);
   const tlvs = parseAttrs(m.payload.subarray(4 + align4(echoedLen)));
@@ -125,7 +125,7 @@ export function parseError(m: NlMsg): NlError {
 
 /** NLMSG_DONE carries the dump's result as an int (0, or a negative errno). */
 export function parseDone(m: NlMsg): number {
-  return m.payload.length >= 4 ? -m.payload.readInt32LE(0) : 0;
+  return m.payload.length >= 4 ? -m.payload.readInt32LE(0) || 0 : 0;
 }
 
 // Family headers.
