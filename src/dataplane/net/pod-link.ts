@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { withNetnsSync } from './netns.js';
 import {
-  NetlinkSocket, addAddress, createVeth, deleteLink, getLink, listAddresses, listLinks, listRoutes,
+  NetlinkSocket, addAddress, createVeth, deleteLink, deleteLinkOffThread, getLink, listAddresses, listLinks, listRoutes,
   replacePermanentNeighbour, replaceRoute, setLinkUp, withPlace, type LinkInfo,
 } from './netlink/index.js';
 import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN } from './netlink/constants.js';
@@ -163,12 +163,20 @@ function wirePodSide(pod: NetlinkSocket, s: PodLinkSpec): number {
   }
 }
 
-/** Deleting the host end removes the peer, its addresses and the host routes. Idempotent. */
+/**
+ * Deleting the host end removes the peer, its addresses and the host routes. Idempotent.
+ * The kernel spends ~15 ms in a veth deletion (RCU grace periods), so the request is sent
+ * from a worker thread, on a socket of its own opened here, synchronously, in the caller's
+ * namespace.
+ */
 export async function deleteHostLink(hostIfName: string): Promise<boolean> {
+  const sock = NetlinkSocket.open();
   try {
-    return deleteLink(node(), hostIfName);
+    return await deleteLinkOffThread(sock, hostIfName);
   } catch (err) {
     throw withPlace(err, 'on the node');
+  } finally {
+    sock.close();
   }
 }
 

@@ -141,6 +141,17 @@ export function deleteLink(sock: NetlinkSocket, name: string): boolean {
   }
 }
 
+/** deleteLink with the kernel's work off the event loop (see NetlinkSocket.requestOffThread). */
+export async function deleteLinkOffThread(sock: NetlinkSocket, name: string): Promise<boolean> {
+  try {
+    await sock.requestOffThread(`deleting link ${name}`, c.RTM_DELLINK, 0, Buffer.concat([ifinfomsg(), nlaString(c.IFLA_IFNAME, name)]));
+    return true;
+  } catch (err) {
+    if (err instanceof NetlinkError && err.code === 'ENODEV') return false;
+    throw err;
+  }
+}
+
 // Addresses.
 
 /** Adds address/prefixLen on a link (IPv6 without duplicate address detection when `nodad`). */

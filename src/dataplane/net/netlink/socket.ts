@@ -92,7 +92,28 @@ export class NetlinkSocket {
    * (a GET's reply); throws NetlinkError, named by `op`, when the kernel refuses.
    */
   request(op: string, type: number, flags: number, body: Buffer): NlMsg[] {
-    const seq = this.send(op, type, flags | c.NLM_F_REQUEST | c.NLM_F_ACK, body);
+    return this.awaitAck(op, this.send(op, type, flags | c.NLM_F_REQUEST | c.NLM_F_ACK, body));
+  }
+
+  /**
+   * The same, with the send (where the kernel does the work) on a libuv worker thread:
+   * for requests that take milliseconds, such as deleting a veth (~15 ms of RCU waits),
+   * which would otherwise hold the event loop. The socket must not be used by anything
+   * else until the promise settles (another request's receive would take this ACK).
+   */
+  async requestOffThread(op: string, type: number, flags: number, body: Buffer): Promise<NlMsg[]> {
+    if (this.closed) throw new Error(`${op}: netlink socket is closed`);
+    const seq = (this.seq = (this.seq + 1) >>> 0);
+    const msg = nlmsg(type, flags | c.NLM_F_REQUEST | c.NLM_F_ACK, seq, body);
+    const n = await new Promise<number>((resolve, reject) => {
+      sys.send.async(this.fd, msg, msg.length, 0, (err: unknown, res: unknown) => (err ? reject(err) : resolve(Number(res))));
+    });
+    // errno is the worker thread's and lost; netlink reports refusals in the ACK, not here.
+    if (n !== msg.length) throw new NetlinkError(op, 5 /* EIO */, `send returned ${n}`);
+    return this.awaitAck(op, seq);
+  }
+
+  private awaitAck(op: string, seq: number): NlMsg[] {
     const replies: NlMsg[] = [];
     for (;;) {
       for (const m of this.receive(op)) {
