@@ -1,11 +1,12 @@
 // In-process rtnetlink for Fast: a NETLINK_ROUTE socket over libc through koffi, the
 // message/attribute codec, and the link/address/route/neighbour operations pod wiring needs.
 //
-// Why hand-written: no maintained npm package does rtnetlink without a native build. The
-// `netlink` package (0.3.0, last published 2024-12) is a C++ addon (node-gyp-build), which
-// the agent's no-native-build rule (koffi + system libraries only) excludes; no pure-JS
-// package on the registry covers veth-with-peer-in-netns, routes and neighbours. Spawning
-// `ip` cost ~3 ms per process here (two per ADD); these requests cost tens of microseconds
-// each (docs/benchmarks.md, docs/architecture.md "Netlink").
+// Why hand-written (checked 2026-11-21): no maintained npm package does rtnetlink without a
+// native build. `netlink` (0.3.0) is a C++ addon (node-gyp-build), which the agent's rule of
+// koffi + system libraries only excludes; `node-rtnetlink` is not on the registry; no pure-JS
+// package covers veth-with-peer-in-netns, routes and neighbours. Measured reason to leave
+// `ip`: the two processes per ADD, forked from the ~150 MB agent, took ~7 ms of wall time and
+// ~5 ms of CPU per pod; these requests take ~1.5 ms for the whole ADD (bench/pod-wiring.ts,
+// docs/benchmarks.md; docs/architecture.md "Netlink").
 export * from './rtnetlink.js';
 export { NetlinkSocket, NetlinkError, describeErrno, withPlace } from './socket.js';
