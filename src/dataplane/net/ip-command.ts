@@ -3,8 +3,8 @@
 // coalesced into one batch per cluster-map change; src/dataplane/net/cross-node.ts).
 //
 // Pod wiring no longer uses it: CNI ADD/DEL are on the hot path, and the two `ip`
-// processes forked per ADD from the ~150 MB agent cost ~7 ms of wall time and ~5 ms of CPU
-// per pod, so pod-link.ts speaks rtnetlink in-process (./netlink; docs/architecture.md
+// processes forked per ADD from the ~150 MB agent cost ~10 ms of wall time and ~10 ms of CPU
+// per pod (bench/pod-wiring.ts), so pod-link.ts speaks rtnetlink in-process (./netlink; docs/architecture.md
 // "Netlink"). Moving the cross-node batches to ./netlink too is possible with the same
 // module (routes are already there); they are not per CNI call, so it was not done here.
 import { execFile } from 'node:child_process';

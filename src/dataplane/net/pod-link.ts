@@ -165,7 +165,7 @@ function wirePodSide(pod: NetlinkSocket, s: PodLinkSpec): number {
 
 /**
  * Deleting the host end removes the peer, its addresses and the host routes. Idempotent.
- * The kernel spends ~15 ms in a veth deletion (RCU grace periods), so the request is sent
+ * The kernel spends 15–20 ms in a veth deletion (RCU grace periods), so the request is sent
  * from a worker thread, on a socket of its own opened here, synchronously, in the caller's
  * namespace.
  */

@@ -97,7 +97,7 @@ export class NetlinkSocket {
 
   /**
    * The same, with the send (where the kernel does the work) on a libuv worker thread:
-   * for requests that take milliseconds, such as deleting a veth (~15 ms of RCU waits),
+   * for requests that take milliseconds, such as deleting a veth (15–20 ms of RCU waits),
    * which would otherwise hold the event loop. The socket must not be used by anything
    * else until the promise settles (another request's receive would take this ACK).
    */
