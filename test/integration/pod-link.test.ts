@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { TestNetns, uniqueName } from '../helpers/netns.js';
 import { withNetnsSync } from '../../src/dataplane/net/netns.js';
+import { NetlinkSocket, listLinks, listAddresses } from '../../src/dataplane/net/netlink/index.js';
 import {
   createPodLink, deleteHostLink, inspectPodSide, listHostLinks, showLink, GATEWAY_V4, GATEWAY_V6, type PodLinkSpec,
 } from '../../src/dataplane/net/pod-link.js';
@@ -162,5 +163,24 @@ describe('createPodLink failures say what failed and leave nothing behind', () =
     const s = spec(pod, { mtu: 1000 });
     await assert.rejects(onNode(() => createPodLink(s)), new RegExp(`adding route fd77::5/128 on ${s.hostIfName}: .+ \\([A-Z]+\\)`));
     assertNothingLeft(pod, s);
+  }));
+});
+
+describe('netlink dumps', () => {
+  test('a dump spanning many datagrams (NLM_F_MULTI parts up to NLMSG_DONE) returns every link and address', withPod((pod) => {
+    const n = 150; // ~1 KiB per link in a dump answer, so well over one 32 KiB datagram
+    const batch = Array.from({ length: n }, (_, i) => `link add name va${i} type veth peer name vb${i}\naddr add 10.66.${i >> 8}.${i & 255}/32 dev va${i}`).join('\n') + '\n';
+    const r = spawnSync('ip', ['-n', pod.name, '-batch', '-'], { input: batch, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const sock = withNetnsSync(pod.path, () => NetlinkSocket.open());
+    try {
+      const names = listLinks(sock).map((l) => l.ifname);
+      assert.equal(names.length, 2 * n + 1);
+      assert.deepEqual(names.sort(), linkNames(pod));
+      const v4 = listAddresses(sock).filter((a) => a.family === 4 && a.address.startsWith('10.66.'));
+      assert.equal(v4.length, n);
+    } finally {
+      sock.close();
+    }
   }));
 });
