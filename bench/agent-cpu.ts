@@ -50,15 +50,18 @@ const deployment = {
   apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'cpu-bench' },
   spec: {
     replicas: flags.pods, selector: { matchLabels: { app: 'cpu-bench' } },
-    template: { metadata: { labels: { app: 'cpu-bench' } }, spec: { containers: [{ name: 'c', image: 'busybox:latest', command: ['sleep', '100000'] }] } },
+    template: { metadata: { labels: { app: 'cpu-bench' }, annotations: { 'fast.io/ips': 'cpu-bench' } }, spec: { containers: [{ name: 'c', image: 'busybox:latest', command: ['sleep', '100000'] }] } },
   },
 };
 
+const pool = { apiVersion: 'sample.fast.io/v1alpha1', kind: 'Ips', metadata: { name: 'cpu-bench' }, spec: { subnet: '10.244.0.0/16', ips: ['10.244.32.0/19'] } };
+
 const env0 = environmentLine();
+execFileSync('kubectl', ['--kubeconfig', lab.hostKubeconfig, 'apply', '-f', '-'], { input: JSON.stringify(pool) });
 const c0 = agentCpuMs();
 let t = performance.now();
 execFileSync('kubectl', ['--kubeconfig', lab.hostKubeconfig, 'apply', '-f', '-'], { input: JSON.stringify(deployment) });
-await until(`${flags.pods} pods Running`, () => runningWithIp() === flags.pods);
+await until(`${flags.pods} pods Running`, () => runningWithIp() === flags.pods, 300_000);
 const upS = (performance.now() - t) / 1000;
 const c1 = agentCpuMs();
 t = performance.now();
