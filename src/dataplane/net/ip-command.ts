@@ -1,12 +1,12 @@
-// Netlink work through iproute2 in batches.
+// Netlink work through iproute2 in batches, for the code that still configures the node
+// this way (cross-node networking: the overlay device, routes to remote pods and nodes,
+// coalesced into one batch per cluster-map change; src/dataplane/net/cross-node.ts).
 //
-// Why `ip -batch` rather than a netlink library: measured on this machine one `ip`
-// process costs ~1.6 ms, and a whole pod needs two batches (host side, pod side), so a
-// pod's wiring costs ~4 ms of process time, below the reference bridge plugin's whole
-// ADD (~10 ms). A hand-written rtnetlink encoder over an FFI socket would save those
-// few milliseconds at the price of a few hundred lines we would have to own; no
-// maintained pure-JS netlink library covers veth-with-peer-in-netns, neighbours and
-// routes. See docs/architecture.md.
+// Pod wiring no longer uses it: CNI ADD/DEL are on the hot path, and the two `ip`
+// processes forked per ADD from the ~150 MB agent cost ~10 ms of wall time and ~10 ms of CPU
+// per pod (bench/pod-wiring.ts), so pod-link.ts speaks rtnetlink in-process (./netlink; docs/architecture.md
+// "Netlink"). Moving the cross-node batches to ./netlink too is possible with the same
+// module (routes are already there); they are not per CNI call, so it was not done here.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
