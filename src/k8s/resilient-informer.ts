@@ -54,7 +54,8 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   /**
    * Applied to each object, listed or watched, before it is cached and handed to callbacks.
    * Listed objects come from the typed client (class instances, Date fields) while watched ones are
-   * the raw JSON; `plainObject` makes both the same plain JSON.
+   * the raw JSON; `plainObject` makes both the same plain JSON (it is applied to listed objects
+   * only: watched ones are plain JSON already).
    */
   transform?: (obj: T) => T;
   /** A name for logs. */
@@ -179,9 +180,13 @@ export class ResilientInformer<T extends KubernetesObject> implements ObjectCach
     this.opts = opts;
     this.name = opts.name ?? opts.path;
     const transform = opts.transform;
+    // A watched object is JSON.parse output already: making it plain JSON again would copy every
+    // event of the collection for nothing (the cluster-wide pod watch of every agent sees
+    // thousands), so plainObject applies to listed objects only.
+    const watchTransform = transform === plainObject ? undefined : transform;
     const watch = new GuardedWatch(opts.kubeConfig, {
       stopped: () => this.stopped,
-      transform: transform as ((obj: unknown) => unknown) | undefined,
+      transform: watchTransform as ((obj: unknown) => unknown) | undefined,
       opening: () => this.onListApplied(),
       established: () => this.onEstablished(),
     });
