@@ -1,13 +1,14 @@
 // Keeps this node's cluster pod map in step with the cluster (kubernetes mode): every
 // pod not on this node, and every other node's address, through the datapath's remote
-// API. Incremental on watch events; a full resync at start, after the watch recovers,
-// and periodically, so no stale entry survives a lost watch or an agent restart.
+// API. Incremental on watch events; a full resync at start, after a relist (a watch lost
+// for too long), when a node's address changes, and periodically, so no stale entry
+// survives a lost watch or an agent restart.
 import '../k8s/node-compat.js';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { validatePools, IPS_GROUP, IPS_VERSION, IPS_PLURAL } from '../model/ipam/pool.js';
 import { formatCidr } from '../model/ipam/address.js';
 import { ResilientInformer, plainObject, jsonInformer } from '../k8s/resilient-informer.js';
-import { desiredRemotes, podEntries, type NodeFacts, type PodFacts, type RemoteEntry } from '../model/cluster-map.js';
+import { ClusterMapState, type MapChange, type NodeFacts, type PodFacts } from '../model/cluster-map.js';
 import type { NodeDatapath } from './datapath.js';
 import type { Logger } from './log.js';
 
@@ -29,12 +30,15 @@ export function nodeFacts(n: V1Node): NodeFacts {
 export class ClusterSync {
   private readonly pods: ResilientInformer<V1Pod>;
   private readonly nodes: ResilientInformer<V1Node>;
-  /** Which pod owns each address we wrote (two pods may briefly share one during reuse). */
-  private readonly owners = new Map<string, string>();
   private readonly pools: ResilientInformer<KubernetesObject & { spec?: unknown }>;
+  /** What the map should hold, and a mirror of what was written to it. */
+  private readonly state: ClusterMapState;
   private queue: Promise<void> = Promise.resolve();
   private nodeAddresses = '';
   private resyncQueued = false;
+  private flushQueued = false;
+  /** No pod event is applied before the first full resync has built the state. */
+  private started = false;
   private timer?: NodeJS.Timeout;
   /** undefined until the first call: the datapath (and the pod MTU) is configured at start,
    *  before any pool exists, so a pod created together with the first pool gets the right MTU. */
@@ -42,12 +46,13 @@ export class ClusterSync {
 
   constructor(
     kc: KubeConfig,
-    private readonly self: string,
+    self: string,
     private readonly datapath: NodeDatapath,
     private readonly log: Logger,
     /** Called with the cluster's pod ranges (the subnets of the valid Ips pools) when they change. */
     private readonly onPodRanges: (ranges: string[]) => Promise<void>,
   ) {
+    this.state = new ClusterMapState(self);
     const core = kc.makeApiClient(CoreV1Api);
     const custom = kc.makeApiClient(CustomObjectsApi);
     this.pools = jsonInformer(kc, 'cluster-pools', `/apis/${IPS_GROUP}/${IPS_VERSION}/${IPS_PLURAL}`,
@@ -55,9 +60,14 @@ export class ClusterSync {
     for (const ev of ['add', 'update', 'delete'] as const) this.pools.on(ev, () => this.enqueue(() => this.poolsChanged()));
     this.pods = new ResilientInformer<V1Pod>({ kubeConfig: kc, name: 'cluster-pods', path: '/api/v1/pods', list: () => core.listPodForAllNamespaces(), transform: plainObject, log });
     this.nodes = new ResilientInformer<V1Node>({ kubeConfig: kc, name: 'cluster-nodes', path: '/api/v1/nodes', list: () => core.listNode(), transform: plainObject, log });
-    this.pods.on('add', (p: V1Pod) => this.enqueue(() => this.podChanged(p)));
-    this.pods.on('update', (p: V1Pod) => this.enqueue(() => this.podChanged(p)));
-    this.pods.on('delete', (p: V1Pod) => this.enqueue(() => this.podGone(p)));
+    // Events update the state at once (a few field reads; most pod updates change nothing
+    // here and stop there); the map writes they call for are applied in batches.
+    this.pods.on('add', (p: V1Pod) => this.podChanged(p));
+    this.pods.on('update', (p: V1Pod) => this.podChanged(p));
+    this.pods.on('delete', (p: V1Pod) => this.podGone(p));
+    this.pods.on('synced', () => {
+      if (this.started) this.requestResync();
+    });
     // A node's address appearing, changing or going moves many entries at once: resync
     // everything then, but not on the heartbeats that update every Node every few seconds.
     for (const ev of ['add', 'update', 'delete'] as const) this.nodes.on(ev, () => this.nodeAddressesMaybeChanged());
@@ -69,8 +79,9 @@ export class ClusterSync {
     await this.pods.start();
     await Promise.all([this.pools.waitForSync(), this.nodes.waitForSync(), this.pods.waitForSync()]);
     await this.enqueue(() => this.poolsChanged());
-    await this.enqueue(() => this.resync());
     this.nodeAddresses = [...this.nodeIps()].sort().join(',');
+    this.started = true;
+    await this.enqueue(() => this.resync());
     this.timer = setInterval(() => this.requestResync(), RESYNC_MS);
   }
 
@@ -96,6 +107,7 @@ export class ClusterSync {
   }
 
   private nodeAddressesMaybeChanged(): void {
+    if (!this.started) return; // the first resync reads the nodes
     const now = [...this.nodeIps()].sort().join(',');
     if (now === this.nodeAddresses) return;
     this.nodeAddresses = now;
@@ -116,37 +128,47 @@ export class ClusterSync {
     return new Map(this.nodes.list().map(nodeFacts).filter((n) => n.internalIp).map((n) => [n.name, n.internalIp!]));
   }
 
-  private async podChanged(p: V1Pod): Promise<void> {
-    const facts = podFacts(p);
-    const wanted = new Map(podEntries(facts, this.nodeIps(), this.self));
-    for (const [ip, owner] of this.owners) {
-      if (owner === facts.uid && !wanted.has(ip)) await this.remove(ip);
+  private podChanged(p: V1Pod): void {
+    if (this.started && this.state.podChanged(podFacts(p))) this.requestFlush();
+  }
+
+  private podGone(p: V1Pod): void {
+    if (this.started && this.state.podGone(p.metadata?.uid ?? '')) this.requestFlush();
+  }
+
+  /** One flush waits in the queue at a time: every event before it runs shares it. */
+  private requestFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    void this.enqueue(() => {
+      this.flushQueued = false;
+      return this.flush();
+    });
+  }
+
+  /** Applies the pending changes together, so their route updates share one batch. A
+   *  failed write leaves the mirror unsure: a full resync puts the map right. */
+  private async flush(): Promise<void> {
+    const changes = this.state.takeChanges();
+    if (changes.length === 0) return;
+    const results = await Promise.allSettled(changes.map((c) => this.apply(c)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ ip: changes[i]!.ip, err: (r.reason as Error)?.message ?? String(r.reason) }] : []));
+    if (failed.length === 0) return;
+    this.log.error('cluster map update failed; resyncing', { failed: failed.slice(0, 5), count: failed.length });
+    this.requestResync();
+  }
+
+  private async apply(c: MapChange): Promise<void> {
+    if (c.entry) {
+      if (await this.datapath.upsertRemote(c.ip, c.entry.nodeIp, c.entry.kind)) this.log.debug('remote added', { ip: c.ip, nodeIp: c.entry.nodeIp, kind: c.entry.kind });
+    } else if (await this.datapath.deleteRemote(c.ip)) {
+      this.log.debug('remote removed', { ip: c.ip });
     }
-    for (const [ip, e] of wanted) await this.upsert(ip, e, facts.uid);
   }
 
-  private async podGone(p: V1Pod): Promise<void> {
-    const uid = p.metadata?.uid ?? '';
-    for (const [ip, owner] of [...this.owners]) if (owner === uid) await this.remove(ip);
-  }
-
-  private async upsert(ip: string, e: RemoteEntry, owner: string): Promise<void> {
-    this.owners.set(ip, owner);
-    if (await this.datapath.upsertRemote(ip, e.nodeIp, e.kind)) this.log.debug('remote added', { ip, nodeIp: e.nodeIp, kind: e.kind });
-  }
-
-  private async remove(ip: string): Promise<void> {
-    this.owners.delete(ip);
-    if (await this.datapath.deleteRemote(ip)) this.log.debug('remote removed', { ip });
-  }
-
+  /** The whole map from the informer caches: no stale entry survives (restart, lost watch). */
   async resync(): Promise<void> {
-    const pods = this.pods.list().map(podFacts);
-    const desired = desiredRemotes(pods, this.nodes.list().map(nodeFacts), this.self);
-    this.owners.clear();
-    const nodeIps = this.nodeIps();
-    for (const p of pods) for (const [ip] of podEntries(p, nodeIps, this.self)) this.owners.set(ip, p.uid);
-    for (const [ip, e] of desired) if (e.kind === 'node') this.owners.set(ip, `node:${ip}`);
+    const desired = this.state.reset(this.pods.list().map(podFacts), this.nodes.list().map(nodeFacts));
     const report = await this.datapath.syncRemotes(desired);
     this.log.info('cluster map resynced', { entries: desired.size, ...report });
   }

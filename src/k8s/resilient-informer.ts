@@ -23,6 +23,7 @@ import {
   ListWatch, Watch,
   type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache, type ObjectCallback,
 } from '@kubernetes/client-node';
+import { openWatchStream, type WatchDoneCallback, type WatchEventCallback } from './watch-stream.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete' | 'change';
 
@@ -54,7 +55,8 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   /**
    * Applied to each object, listed or watched, before it is cached and handed to callbacks.
    * Listed objects come from the typed client (class instances, Date fields) while watched ones are
-   * the raw JSON; `plainObject` makes both the same plain JSON.
+   * the raw JSON; `plainObject` makes both the same plain JSON (it is applied to listed objects
+   * only: watched ones are plain JSON already).
    */
   transform?: (obj: T) => T;
   /** A name for logs. */
@@ -99,13 +101,14 @@ class StoppedError extends Error {
   }
 }
 
-type WatchCallback = (phase: string, apiObj: any, watchObj?: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
-type DoneCallback = (err: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+type WatchCallback = WatchEventCallback;
+type DoneCallback = WatchDoneCallback;
 
-/** The client's Watch, with a stop switch, a transform, and a report of each established watch. */
+/** The client's Watch, with a stop switch, a transform, and a report of each established watch;
+ *  the request itself is made by openWatchStream (node:http instead of fetch, see there). */
 class GuardedWatch extends Watch {
   constructor(
-    kubeConfig: KubeConfig,
+    private readonly kubeConfig: KubeConfig,
     private readonly hooks: {
       stopped(): boolean;
       transform?: (obj: unknown) => unknown;
@@ -115,6 +118,11 @@ class GuardedWatch extends Watch {
     },
   ) {
     super(kubeConfig);
+  }
+
+  /** The inactivity limit (Watch.requestTimeoutMs, private in the typings). */
+  private get timeoutMs(): number {
+    return (this as unknown as { requestTimeoutMs: number }).requestTimeoutMs;
   }
 
   override async watch(
@@ -142,7 +150,7 @@ class GuardedWatch extends Watch {
       : callback;
     let controller: AbortController;
     try {
-      controller = await super.watch(path, queryParams, guardedCallback, guardedDone);
+      controller = await openWatchStream(this.kubeConfig, path, queryParams, this.timeoutMs, guardedCallback, guardedDone);
     } catch (err) {
       // Thrown before the request was made (credentials plugin, no current cluster): ListWatch
       // would reject its start() promise and never report it; report it as a failed watch.
@@ -179,9 +187,13 @@ export class ResilientInformer<T extends KubernetesObject> implements ObjectCach
     this.opts = opts;
     this.name = opts.name ?? opts.path;
     const transform = opts.transform;
+    // A watched object is JSON.parse output already: making it plain JSON again would copy every
+    // event of the collection for nothing (the cluster-wide pod watch of every agent sees
+    // thousands), so plainObject applies to listed objects only.
+    const watchTransform = transform === plainObject ? undefined : transform;
     const watch = new GuardedWatch(opts.kubeConfig, {
       stopped: () => this.stopped,
-      transform: transform as ((obj: unknown) => unknown) | undefined,
+      transform: watchTransform as ((obj: unknown) => unknown) | undefined,
       opening: () => this.onListApplied(),
       established: () => this.onEstablished(),
     });
