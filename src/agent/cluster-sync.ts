@@ -11,6 +11,7 @@ import { ResilientInformer, plainObject, jsonInformer } from '../k8s/resilient-i
 import { ClusterMapState, type MapChange, type NodeFacts, type PodFacts } from '../model/cluster-map.js';
 import type { NodeDatapath } from './datapath.js';
 import type { Logger } from './log.js';
+import { makeApiClient } from '../k8s/api-client.js';
 
 const RESYNC_MS = 60_000;
 
@@ -53,8 +54,8 @@ export class ClusterSync {
     private readonly onPodRanges: (ranges: string[]) => Promise<void>,
   ) {
     this.state = new ClusterMapState(self);
-    const core = kc.makeApiClient(CoreV1Api);
-    const custom = kc.makeApiClient(CustomObjectsApi);
+    const core = makeApiClient(kc, CoreV1Api);
+    const custom = makeApiClient(kc, CustomObjectsApi);
     this.pools = jsonInformer(kc, 'cluster-pools', `/apis/${IPS_GROUP}/${IPS_VERSION}/${IPS_PLURAL}`,
       () => custom.listClusterCustomObject({ group: IPS_GROUP, version: IPS_VERSION, plural: IPS_PLURAL }), log);
     for (const ev of ['add', 'update', 'delete'] as const) this.pools.on(ev, () => this.enqueue(() => this.poolsChanged()));

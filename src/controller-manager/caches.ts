@@ -14,6 +14,7 @@ import { IPENDPOINT_PLURAL } from '../model/ipam/naming.js';
 import { IPS_GROUP, IPS_PLURAL, IPS_VERSION } from '../model/ipam/pool.js';
 import type { IpEndpointJson, JsonObject } from '../agent/ipam/kubernetes.js';
 import type { Logger } from '../agent/log.js';
+import { makeApiClient } from '../k8s/api-client.js';
 
 export const CR = { group: IPS_GROUP, version: IPS_VERSION } as const;
 
@@ -24,7 +25,7 @@ export interface Clients {
 }
 
 export function makeClients(kc: KubeConfig): Clients {
-  return { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
+  return { core: makeApiClient(kc, CoreV1Api), apps: makeApiClient(kc, AppsV1Api), custom: makeApiClient(kc, CustomObjectsApi) };
 }
 
 export type Informer = ResilientInformer<KubernetesObject>;

@@ -9,6 +9,7 @@ import { CoordinationV1Api, CoreV1Api, V1MicroTime, type KubeConfig, type V1Leas
 import { describeError } from '../k8s/resilient-informer.js';
 import type { Logger } from '../agent/log.js';
 import { httpStatus } from '../agent/ipam/kubernetes.js';
+import { makeApiClient } from '../k8s/api-client.js';
 
 export interface LeaderElectionOptions {
   kubeConfig: KubeConfig;
@@ -58,8 +59,8 @@ export class LeaderElector {
     this.renewDeadlineMs = opts.renewDeadlineMs ?? Math.round((this.leaseDurationMs * 2) / 3);
     this.retryPeriodMs = opts.retryPeriodMs ?? Math.max(100, Math.round(this.leaseDurationMs / 7.5));
     if (this.renewDeadlineMs >= this.leaseDurationMs) throw new Error('renewDeadline must be shorter than the lease duration');
-    this.coordination = opts.kubeConfig.makeApiClient(CoordinationV1Api);
-    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.coordination = makeApiClient(opts.kubeConfig, CoordinationV1Api);
+    this.core = makeApiClient(opts.kubeConfig, CoreV1Api);
     this.log = opts.log.child({ lease: `${this.namespace}/${this.name}`, identity: this.identity });
     this.now = opts.now ?? Date.now;
   }

@@ -23,9 +23,24 @@ import {
 /** One keep-alive agent per process: every client of the process shares its connections. */
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
+/**
+ * The request body as bytes with its length. Node sends a DELETE's body without Content-Length
+ * (DELETE is not chunked by default), so the server would not read it: the delete options
+ * (preconditions, propagationPolicy) were lost and the bytes misread as the next request.
+ */
+function bodyOf(ctx: RequestContext): { body?: Buffer; headers: Record<string, string> } {
+  const raw = ctx.getBody() as string | Buffer | undefined | null;
+  const headers = { ...ctx.getHeaders() };
+  if (raw === undefined || raw === null || raw === '') return { headers };
+  const body = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+  headers['Content-Length'] = String(body.length);
+  return { body, headers };
+}
+
 function send(ctx: RequestContext): Promise<ResponseContext> {
+  const { body, headers } = bodyOf(ctx);
   return new Promise((resolve, reject) => {
-    const req = http.request(ctx.getUrl(), { method: ctx.getHttpMethod(), headers: ctx.getHeaders(), agent, signal: ctx.getSignal() }, (res) => {
+    const req = http.request(ctx.getUrl(), { method: ctx.getHttpMethod(), headers, agent, signal: ctx.getSignal() }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
@@ -48,7 +63,7 @@ function send(ctx: RequestContext): Promise<ResponseContext> {
       if (req.reusedSocket && err.code === 'ECONNRESET') send(ctx).then(resolve, reject);
       else reject(err);
     });
-    req.end(ctx.getBody() as string | Buffer | undefined);
+    req.end(body);
   });
 }
 

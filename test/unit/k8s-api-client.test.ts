@@ -92,6 +92,17 @@ test('API errors are the client\'s ApiException with the HTTP code and the serve
   await assert.rejects(core.createNamespacedPod({ namespace: 'default', body: pod('ka-dup') }), (err: { code?: number }) => err.code === 409);
 });
 
+test('a DELETE carries its body: a precondition on the wrong uid is refused with 409, the right one deletes', async () => {
+  const core = client();
+  const created = await core.createNamespacedPod({ namespace: 'default', body: pod('ka-del') });
+  await assert.rejects(
+    core.deleteNamespacedPod({ name: 'ka-del', namespace: 'default', body: { preconditions: { uid: 'not-the-uid' } } }),
+    (err: { code?: number }) => err.code === 409,
+  );
+  await core.deleteNamespacedPod({ name: 'ka-del', namespace: 'default', body: { preconditions: { uid: created.metadata!.uid! } } });
+  await assert.rejects(core.readNamespacedPod({ name: 'ka-del', namespace: 'default' }), (err: { code?: number }) => err.code === 404);
+});
+
 test('a request reset on a reused connection is sent again on a new one', async () => {
   const core = client();
   await core.readNamespacedPod({ name: 'ka-0', namespace: 'default' }); // a connection in the pool

@@ -50,6 +50,7 @@ import { POOL_ANNOTATION, choosePools, type ObjectInfo, type PodInfo, type PoolC
 import { CniError, CniErrorCode, FastErrorCode } from '../../model/cni/errors.js';
 import type { Logger } from '../log.js';
 import type { AddressRequest, GrantedAddress, IpamBackend, OwnedAddress, PoolUsage } from './backend.js';
+import { makeApiClient } from '../../k8s/api-client.js';
 
 // ---------------------------------------------------------------------------------------------
 // shared with fast-controller-manager
@@ -325,8 +326,8 @@ export class KubernetesIpam implements IpamBackend {
     this.syncTimeoutMs = opts.syncTimeoutMs ?? 60_000;
     this.recordEvents = opts.recordEvents ?? true;
     const kc = reuseConnections(opts.kubeConfig);
-    this.core = kc.makeApiClient(CoreV1Api);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.core = makeApiClient(kc, CoreV1Api);
+    this.custom = makeApiClient(kc, CustomObjectsApi);
     const ilog = this.log;
     const mk = (name: string, path: string, list: () => Promise<unknown>, fieldSelector?: string) => jsonInformer(kc, name, path, list, ilog, fieldSelector);
     this.poolInformer = mk('ips', IPS_PATH, () => this.custom.listClusterCustomObject({ ...CR, plural: IPS_PLURAL }));

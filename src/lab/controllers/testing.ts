@@ -6,6 +6,7 @@ import '../../k8s/node-compat.js';
 import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod, type V1PodCondition, type V1Taint } from '@kubernetes/client-node';
 import { ResilientInformer, plainObject } from '../../k8s/resilient-informer.js';
 import { apiTime, isBeingDeleted, isConflict, isNotFound, isPodReady } from './util.js';
+import { makeApiClient } from '../../k8s/api-client.js';
 
 /** Polls until check() returns a truthy value; throws with the last observed state after the timeout. */
 export async function waitFor<T>(
@@ -78,7 +79,7 @@ export class TestKubelet {
   private stopped = false;
 
   constructor(kubeConfig: KubeConfig, private readonly opts: TestKubeletOptions = {}) {
-    this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.core = makeApiClient(kubeConfig, CoreV1Api);
     this.pods = new ResilientInformer<V1Pod>({
       kubeConfig, path: '/api/v1/pods', list: () => this.core.listPodForAllNamespaces(), name: 'test-kubelet-pods',
       transform: plainObject, backoff: { initialMs: 100, maxMs: 1000 },
