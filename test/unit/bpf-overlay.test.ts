@@ -3,6 +3,7 @@
 // fast_from_overlay / fast_to_overlay on the VXLAN device, fast_from_uplink.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,7 +15,7 @@ import {
   MAP_NAMES, encodeIp, encodeLocalPod, encodeClusterPod, encodeNodeConfig, decodeNodeConfig, decodeMac, STAT_NAMES, sumPerCpu,
   CONFIG_KEY, CPOD_FLAG_NODE, type CrossNodeMode, type NodeConfigEntry,
 } from '../../src/dataplane/bpf/map-layouts.js';
-import { OVERLAY_MAC, OVERLAY_SRC_MAC, parsePrefix, prefixContains, prefixText, canonicalDst, routeReplaceLine, routeDeleteLine, masqueradeScript, sameRoute } from '../../src/dataplane/net/cross-node.js';
+import { OVERLAY_MAC, OVERLAY_SRC_MAC, parsePrefix, prefixContains, prefixText, canonicalDst, routeReplaceLine, routeDeleteLine, masqueradeScript, sameRoute, tunnelNotrackScript } from '../../src/dataplane/net/cross-node.js';
 import { TestNetns, uniqueName } from '../helpers/netns.js';
 import { ethernet, ipv4Udp, ipv6Udp, ipv4HeaderChecksumValid } from '../helpers/packets.js';
 
@@ -333,4 +334,39 @@ describe('node plumbing helpers (pure)', () => {
     assert.match(script, /oifname "eth0" ip6 saddr @pod_ranges_v6 ip6 daddr != @pod_ranges_v6 masquerade/);
     assert.doesNotMatch(masqueradeScript({ uplink: 'eth0', podRanges: ['10.77.0.0/16'] }), /ip6/);
   });
+});
+
+test('the tunnel table keeps the VXLAN port out of conntrack, sent and received, and nothing else', () => {
+  // Real datagrams over lo in a namespace of their own: lo output (tunnel_out) then input
+  // (tunnel_in); a probe table counts, after conntrack, what was tracked and what was not.
+  const t = new TestNetns(uniqueName('fnft'));
+  try {
+    const nft = (script: string) => execFileSync('ip', ['netns', 'exec', t.name, 'nft', '-f', '-'], { input: script });
+    nft(tunnelNotrackScript(8472));
+    nft(tunnelNotrackScript(8472)); // replaced, not doubled
+    nft([
+      'table inet probe {',
+      '  counter untracked_in {}', '  counter tracked_in {}', '  counter untracked_out {}', '  counter tracked_other {}',
+      '  chain in { type filter hook input priority filter; policy accept;',
+      '    udp dport 8472 ct state untracked counter name untracked_in',
+      '    udp dport 8472 ct state new counter name tracked_in',
+      '    udp dport 9999 ct state new counter name tracked_other', '  }',
+      '  chain out { type filter hook output priority filter; policy accept;',
+      '    udp dport 8472 ct state untracked counter name untracked_out', '  }',
+      '}',
+    ].join('\n') + '\n');
+    const send = (port: number) => t.exec(process.execPath, '-e',
+      `const s = require('node:dgram').createSocket('udp4'); s.send(Buffer.alloc(8), ${port}, '127.0.0.1', () => s.close());`);
+    send(8472);
+    send(8472);
+    send(9999);
+    const counters = JSON.parse(t.exec('nft', '-j', 'list', 'counters', 'table', 'inet', 'probe')) as { nftables: Array<{ counter?: { name: string; packets: number } }> };
+    const n = Object.fromEntries(counters.nftables.filter((e) => e.counter).map((e) => [e.counter!.name, e.counter!.packets]));
+    assert.deepEqual(n, { untracked_in: 2, tracked_in: 0, untracked_out: 2, tracked_other: 1 });
+    const tables = t.exec('nft', 'list', 'tables');
+    assert.match(tables, /table inet fast_tunnel/);
+  } finally {
+    t.remove();
+  }
+  assert.throws(() => tunnelNotrackScript(70000), /bad VXLAN port 70000/);
 });
