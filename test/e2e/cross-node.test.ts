@@ -215,6 +215,18 @@ for (const mode of ['overlay', 'native'] as const) {
       }
     });
 
+    test('overlay: the VXLAN packets themselves leave no conntrack entry on any node', { skip: mode !== 'overlay' }, () => {
+      // Right after the pod traffic above: without the inet fast_tunnel table every node
+      // held a UDP entry per inner flow and direction (src port = flow hash, dport 8472).
+      for (const a of NODES) assert.ok(L().ping(main.get(a)!, main.get(NODES.find((b) => b !== a)!)!.ip!, 1));
+      for (const n of NODES) {
+        const table = inNetns(nodeNetns(n), ['cat', '/proc/net/nf_conntrack']);
+        assert.equal(table.status, 0, table.stderr);
+        assert.deepEqual(table.stdout.split('\n').filter((l) => l.includes('dport=8472')), [], `${n}: conntrack entries of the tunnel`);
+        assert.match(inNetns(nodeNetns(n), ['nft', 'list', 'table', 'inet', 'fast_tunnel']).stdout, /udp dport 8472 notrack/);
+      }
+    });
+
     test('the pods\' packets took the eBPF path', () => {
       for (const n of NODES) {
         const s = stats(n);
