@@ -8,7 +8,7 @@
 //   - Fast native:    the same in native-routing mode;
 //   - VXLAN+bridge:   what flannel's vxlan backend with the bridge plugin does, built here
 //                     by hand with the same underlay shape (an underlay namespace with a
-//                     bridge, two node namespaces on it by MTU-1500 veths): pods on a
+//                     bridge, two node namespaces on it by MTU-1500 veths, GRO on): pods on a
 //                     `cni0` bridge (MTU 1450), `flannel.1` (VXLAN id 1, UDP 8472,
 //                     nolearning) with flannel's route / permanent neighbour / FDB entries.
 //
@@ -118,6 +118,9 @@ function flannelLike(): [End, End] {
     const node = mk(`n${i}`);
     underlay.ip('link', 'add', `p-n${i}`, 'mtu', '1500', 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', '1500', 'netns', node.name);
     underlay.ip('link', 'set', `p-n${i}`, 'master', 'br0', 'up');
+    // GRO on both ends of the underlay link, as the lab's topology does (src/lab/topology.ts).
+    underlay.exec('ethtool', '-K', `p-n${i}`, 'gro', 'on');
+    node.exec('ethtool', '-K', 'eth0', 'gro', 'on');
     node.ip('addr', 'add', `${nodeIp(i)}/24`, 'dev', 'eth0');
     node.ip('link', 'set', 'eth0', 'up');
     node.exec('sysctl', '-qw', 'net.ipv4.ip_forward=1');

@@ -8,9 +8,32 @@
  *                     (node -> remote pod). Their tunnel key comes from the cluster map;
  *                     an unknown destination is dropped (there is nowhere to send it).
  *                     Packets fast_from_pod redirected here already carry their key.
- *  fast_from_uplink   uplink ingress in native-routing mode: a packet for a local pod
- *                     goes straight into it; everything else to the host stack. */
+ *  fast_from_uplink   uplink ingress. Native-routing mode: a packet for a local pod goes
+ *                     straight into it; everything else to the host stack. Overlay
+ *                     mode: a VXLAN packet (IPv4 underlay, our port and VNI, addressed to
+ *                     this node) for a local pod is decapsulated here and goes straight
+ *                     into the pod, without the UDP socket lookup, vxlan_rcv and the
+ *                     gro_cells round of fast_vxlan; everything else, including every
+ *                     GSO/GRO aggregate, takes fast_vxlan as before (see decap_to_pod). */
+#include <linux/udp.h>
 #include "fast_lib.h"
+
+/* Not in older UAPI headers; kernel 6.3+ takes them (6.18 here). */
+#ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV4
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
+#endif
+
+#define VXLAN_FLAG_VNI 0x08000000 /* the I flag, the only one set by the VXLAN device */
+
+struct vxlan_wire {
+	__be32 flags;
+	__be32 vni; /* VNI << 8 */
+};
+
+/* Outer IPv4 (no options) + UDP + VXLAN + inner Ethernet: what decapsulation removes. */
+#define VXLAN_V4_OUTER (sizeof(struct iphdr) + sizeof(struct udphdr) + \
+			sizeof(struct vxlan_wire) + ETH_HLEN)
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -80,12 +103,80 @@ drop:
 	return TC_ACT_SHOT;
 }
 
+/* A VXLAN packet for a local pod, decapsulated with bpf_skb_adjust_room and handed to
+ * deliver_from_net (which rewrites the MACs, decrements the TTL once, as the kernel path
+ * does, and uses bpf_redirect_peer). Returns -1 for what stays on the kernel path:
+ *  - GSO skbs (GRO aggregates on a NIC, unsegmented skbs over veth): before kernel 6.19's
+ *    BPF_F_ADJ_ROOM_DECAP_L4_UDP, adjust_room leaves skb->encapsulation and
+ *    SKB_GSO_UDP_TUNNEL set on them, which breaks segmenting the inner packet if it is
+ *    ever forwarded; the VXLAN device clears both (iptunnel_pull_offloads);
+ *  - anything not exactly ours: outer IPv6 or IPv4 options, fragments, another port,
+ *    flags or VNI (fast_from_overlay counts and drops a foreign VNI), another
+ *    destination address, an inner destination that is not a local pod.
+ * The outer UDP checksum is not checked (Fast sends none over IPv4); the inner packet's
+ * own checksum is still verified by the pod's stack (adjust_room drops a
+ * CHECKSUM_UNNECESSARY verdict that covered only the outer headers). */
+static __always_inline int decap_to_pod(struct __sk_buff *skb, const struct fast_config *cfg)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct udphdr *udp = (void *)(ip + 1);
+	struct vxlan_wire *vx = (void *)(udp + 1);
+	struct ethhdr *inner = (void *)(vx + 1);
+	__u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO;
+	struct fast_ip dst;
+	__be16 proto;
+
+	if ((void *)(inner + 1) > data_end || skb->gso_size || skb->pkt_type != PACKET_HOST)
+		return -1;
+	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_UDP ||
+	    (ip->frag_off & bpf_htons(0x3fff)) || udp->dest != bpf_htons(cfg->port) ||
+	    vx->flags != bpf_htonl(VXLAN_FLAG_VNI) || vx->vni != bpf_htonl(cfg->vni << 8) ||
+	    !is_v4_mapped(&cfg->node_ip) || ip->daddr != v4_of(&cfg->node_ip))
+		return -1;
+	proto = inner->h_proto;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iip = (void *)(inner + 1);
+
+		if ((void *)(iip + 1) > data_end)
+			return -1;
+		ipv4_key(&dst, iip->daddr);
+		flags |= BPF_F_ADJ_ROOM_DECAP_L3_IPV4;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *iip6 = (void *)(inner + 1);
+
+		if ((void *)(iip6 + 1) > data_end)
+			return -1;
+		__builtin_memcpy(dst.addr, &iip6->daddr, 16);
+		flags |= BPF_F_ADJ_ROOM_DECAP_L3_IPV6;
+	} else {
+		return -1;
+	}
+	if (!bpf_map_lookup_elem(&fast_lpod_v1, &dst))
+		return -1;
+	/* Removes everything between the outer Ethernet header and the inner L3 header; the
+	 * outer Ethernet header stays, with the inner ethertype written into it. */
+	if (bpf_skb_adjust_room(skb, -(__s32)VXLAN_V4_OUTER, BPF_ADJ_ROOM_MAC, flags) < 0 ||
+	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto, sizeof(proto), 0) < 0)
+		return TC_ACT_SHOT; /* half-done: the packet is no longer what the kernel expects */
+	return deliver_from_net(skb);
+}
+
 SEC("tc")
 int fast_from_uplink(struct __sk_buff *skb)
 {
 	struct fast_config *cfg = fast_cfg();
+	int ret;
 
-	if (!cfg || cfg->mode != FAST_MODE_NATIVE)
+	if (!cfg)
+		return TC_ACT_OK;
+	if (cfg->mode == FAST_MODE_OVERLAY) {
+		ret = decap_to_pod(skb, cfg);
+		return ret < 0 ? TC_ACT_OK : ret;
+	}
+	if (cfg->mode != FAST_MODE_NATIVE)
 		return TC_ACT_OK;
 	return deliver_from_net(skb);
 }

@@ -200,13 +200,14 @@ export class NodeDatapath {
         state.overlay = { name: dev.ifname, ifindex: dev.ifindex, mtu: dev.mtu, port: o.port, vni: o.vni };
         state.podMtu = dev.mtu;
       } else {
-        attachTc(uplink.ifindex, 'ingress', this.netObj.programFd(UPLINK_PROGRAM));
         state.podMtu = o.mtu ?? uplink.mtu;
       }
+      // Both modes: native delivers routed pod packets, overlay decapsulates VXLAN packets
+      // for local pods there (fast_vxlan stays the path for everything else).
+      attachTc(uplink.ifindex, 'ingress', this.netObj.programFd(UPLINK_PROGRAM));
       this.obj.map(MAP_NAMES.config).update(CONFIG_KEY, encodeNodeConfig(cfg));
       const unusedUplinks = new Set<number>(prev.uplink ? [prev.uplink.ifindex] : []);
-      if (o.mode === 'overlay') unusedUplinks.add(uplink.ifindex);
-      else unusedUplinks.delete(uplink.ifindex);
+      unusedUplinks.delete(uplink.ifindex);
       for (const ifindex of unusedUplinks) detachTc(ifindex, 'ingress');
       if (o.mode === 'native') await removeOverlayDevice();
       this.writeNetDevices(state);

@@ -3,18 +3,21 @@
 // fast_from_overlay / fast_to_overlay on the VXLAN device, fast_from_uplink.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LoadedBpfObject, readObjectSpec } from '../../src/dataplane/bpf/bpf-object.js';
 import { testRun } from '../../src/dataplane/bpf/test-run.js';
+import { libbpf, check, TestRunOpts } from '../../src/dataplane/bpf/libbpf.js';
+import koffi from 'koffi';
 import { ensureBpffs, removeBpffs } from '../../src/dataplane/net/bpffs.js';
 import { withNetnsSync } from '../../src/dataplane/net/netns.js';
 import {
   MAP_NAMES, encodeIp, encodeLocalPod, encodeClusterPod, encodeNodeConfig, decodeNodeConfig, decodeMac, STAT_NAMES, sumPerCpu,
   CONFIG_KEY, CPOD_FLAG_NODE, type CrossNodeMode, type NodeConfigEntry,
 } from '../../src/dataplane/bpf/map-layouts.js';
-import { OVERLAY_MAC, OVERLAY_SRC_MAC, parsePrefix, prefixContains, prefixText, canonicalDst, routeReplaceLine, routeDeleteLine, masqueradeScript, sameRoute } from '../../src/dataplane/net/cross-node.js';
+import { OVERLAY_MAC, OVERLAY_SRC_MAC, parsePrefix, prefixContains, prefixText, canonicalDst, routeReplaceLine, routeDeleteLine, masqueradeScript, sameRoute, tunnelNotrackScript } from '../../src/dataplane/net/cross-node.js';
 import { TestNetns, uniqueName } from '../helpers/netns.js';
 import { ethernet, ipv4Udp, ipv6Udp, ipv4HeaderChecksumValid } from '../helpers/packets.js';
 
@@ -103,6 +106,46 @@ function counting<T>(name: (typeof STAT_NAMES)[number], fn: () => T): { result: 
   const before = stat(name);
   const result = fn();
   return { result, delta: stat(name) - before };
+}
+
+/** `inner` (an Ethernet frame) as node 2 sends it to this node through the tunnel. */
+function vxlan(inner: Buffer, o: { vni?: number; port?: number; dst?: string; fragment?: boolean; flags?: number } = {}): Buffer {
+  const hdr = Buffer.alloc(8);
+  hdr.writeUInt32BE(o.flags ?? 0x08000000, 0);
+  hdr.writeUInt32BE((o.vni ?? VNI) << 8, 4);
+  const ip = ipv4Udp(NODE2, o.dst ?? NODE_IP, 64, Buffer.concat([hdr, inner]));
+  ip.writeUInt16BE(o.port ?? 8472, 20 + 2);
+  if (o.fragment) {
+    ip.writeUInt16BE(0x2000, 6); // more fragments
+    ip.writeUInt16BE(0, 10);
+    ip.writeUInt16BE(ipv4Checksum(ip.subarray(0, 20)), 10);
+  }
+  return ethernet(dev.uplinkMac, '02:00:00:00:00:99', 0x0800, ip);
+}
+
+function ipv4Checksum(h: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < h.length; i += 2) sum += h.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** BPF_PROG_TEST_RUN with the skb's GSO fields set (struct __sk_buff: gso_segs at 164,
+ *  gso_size at 176), which testRun does not expose. */
+function runGso(obj: LoadedBpfObject, prog: string, packet: Buffer, ifindex: number, gsoSegs: number, gsoSize: number) {
+  return withNetnsSync(ns.path, () => {
+    const out = Buffer.alloc(packet.length + 256);
+    const ctx = Buffer.alloc(192);
+    ctx.writeUInt32LE(ifindex, 40);
+    ctx.writeUInt32LE(gsoSegs, 164);
+    ctx.writeUInt32LE(gsoSize, 176);
+    const opts = {
+      sz: koffi.sizeof(TestRunOpts), data_in: packet, data_out: out, data_size_in: packet.length, data_size_out: out.length,
+      ctx_in: ctx, ctx_out: null, ctx_size_in: ctx.length, ctx_size_out: 0, retval: 0, repeat: 1, duration: 0, flags: 0, cpu: 0, batch_size: 0,
+    };
+    check('bpf_prog_test_run_opts', libbpf.progTestRun(obj.programFd(prog), opts));
+    return { retval: opts.retval, data: out.subarray(0, opts.data_size_out) };
+  });
 }
 
 const podV4 = (dst: string, ttl = 64) => ethernet(A.hostMac, A.podMac, 0x0800, ipv4Udp(A.ip, dst, ttl));
@@ -225,11 +268,63 @@ describe('overlay mode', () => {
     assert.equal(toOverlay(ethernet('ff:ff:ff:ff:ff:ff', OVERLAY_MAC, 0x0806, Buffer.alloc(28))).retval, TC_ACT_SHOT, 'no ARP into the tunnel');
   });
 
-  test('the uplink program is inert in overlay mode', () => {
+  test('the uplink program leaves plain (not tunnelled) packets alone in overlay mode', () => {
     const pkt = ethernet(dev.uplinkMac, '02:00:00:00:00:99', 0x0800, ipv4Udp(R.ip, B.ip));
     const r = fromUplink(pkt);
     assert.equal(r.retval, TC_ACT_OK);
     assert.deepEqual(r.data, pkt);
+  });
+
+  test('a VXLAN packet for a local pod is decapsulated on the uplink and delivered into the pod', () => {
+    const inner = ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, B.ip, 63, Buffer.from('payload of the pod')));
+    const { result: r, delta } = counting('deliver_from_net', () => fromUplink(vxlan(inner)));
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(delta, 1n);
+    assert.equal(r.data.length, inner.length, 'outer IPv4 + UDP + VXLAN + inner Ethernet removed');
+    assert.equal(decodeMac(r.data.subarray(0, 6)), B.podMac);
+    assert.equal(decodeMac(r.data.subarray(6, 12)), B.hostMac);
+    assert.equal(r.data.readUInt16BE(12), 0x0800);
+    assert.equal(r.data[14 + 8], 62, 'TTL decremented once, as on the fast_vxlan path');
+    assert.ok(ipv4HeaderChecksumValid(r.data));
+    assert.deepEqual(r.data.subarray(14 + 9, 14 + 10), inner.subarray(14 + 9, 14 + 10));
+    assert.deepEqual(r.data.subarray(34), inner.subarray(34), 'transport header and payload untouched');
+  });
+
+  test('an IPv6 pod packet in an IPv4 tunnel is decapsulated with its own ethertype', () => {
+    const inner = ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x86dd, ipv6Udp(R.ip6, B.ip6, 9));
+    const r = fromUplink(vxlan(inner));
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(r.data.length, inner.length);
+    assert.equal(r.data.readUInt16BE(12), 0x86dd);
+    assert.equal(r.data[14 + 7], 8);
+    assert.equal(decodeMac(r.data.subarray(0, 6)), B.podMac);
+  });
+
+  test('tunnel packets that are not exactly ours stay on the fast_vxlan path, unchanged', () => {
+    const inner = ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, B.ip, 63));
+    const cases: Record<string, Buffer> = {
+      'another VNI': vxlan(inner, { vni: VNI + 1 }),
+      'another UDP port': vxlan(inner, { port: 4789 }),
+      'another outer destination': vxlan(inner, { dst: '192.168.100.77' }),
+      'a fragment': vxlan(inner, { fragment: true }),
+      'a VXLAN header with other flags': vxlan(inner, { flags: 0x88000000 }),
+      'an inner destination that is not a local pod': vxlan(ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, NODE_IP, 63))),
+      'an inner ARP frame': vxlan(ethernet('ff:ff:ff:ff:ff:ff', OVERLAY_SRC_MAC, 0x0806, Buffer.alloc(28))),
+      'a truncated inner header': vxlan(ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, Buffer.alloc(10))),
+    };
+    for (const [what, pkt] of Object.entries(cases)) {
+      const r = fromUplink(pkt);
+      assert.equal(r.retval, TC_ACT_OK, what);
+      assert.deepEqual(r.data, pkt, what);
+    }
+  });
+
+  test('a GSO tunnel packet is left to fast_vxlan (adjust_room would leave its tunnel GSO state stale)', () => {
+    const pkt = vxlan(ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, B.ip, 63, Buffer.alloc(1400))));
+    const r = runGso(netObj, 'fast_from_uplink', pkt, dev.uplink, 2, 1398);
+    assert.equal(r.retval, TC_ACT_OK);
+    assert.deepEqual(r.data, pkt);
+    assert.equal(runGso(netObj, 'fast_from_uplink', pkt, dev.uplink, 0, 0).retval, TC_ACT_REDIRECT, 'the same packet without GSO is decapsulated');
   });
 });
 
@@ -333,4 +428,39 @@ describe('node plumbing helpers (pure)', () => {
     assert.match(script, /oifname "eth0" ip6 saddr @pod_ranges_v6 ip6 daddr != @pod_ranges_v6 masquerade/);
     assert.doesNotMatch(masqueradeScript({ uplink: 'eth0', podRanges: ['10.77.0.0/16'] }), /ip6/);
   });
+});
+
+test('the tunnel table keeps the VXLAN port out of conntrack, sent and received, and nothing else', () => {
+  // Real datagrams over lo in a namespace of their own: lo output (tunnel_out) then input
+  // (tunnel_in); a probe table counts, after conntrack, what was tracked and what was not.
+  const t = new TestNetns(uniqueName('fnft'));
+  try {
+    const nft = (script: string) => execFileSync('ip', ['netns', 'exec', t.name, 'nft', '-f', '-'], { input: script });
+    nft(tunnelNotrackScript(8472));
+    nft(tunnelNotrackScript(8472)); // replaced, not doubled
+    nft([
+      'table inet probe {',
+      '  counter untracked_in {}', '  counter tracked_in {}', '  counter untracked_out {}', '  counter tracked_other {}',
+      '  chain in { type filter hook input priority filter; policy accept;',
+      '    udp dport 8472 ct state untracked counter name untracked_in',
+      '    udp dport 8472 ct state new counter name tracked_in',
+      '    udp dport 9999 ct state new counter name tracked_other', '  }',
+      '  chain out { type filter hook output priority filter; policy accept;',
+      '    udp dport 8472 ct state untracked counter name untracked_out', '  }',
+      '}',
+    ].join('\n') + '\n');
+    const send = (port: number) => t.exec(process.execPath, '-e',
+      `const s = require('node:dgram').createSocket('udp4'); s.send(Buffer.alloc(8), ${port}, '127.0.0.1', () => s.close());`);
+    send(8472);
+    send(8472);
+    send(9999);
+    const counters = JSON.parse(t.exec('nft', '-j', 'list', 'counters', 'table', 'inet', 'probe')) as { nftables: Array<{ counter?: { name: string; packets: number } }> };
+    const n = Object.fromEntries(counters.nftables.filter((e) => e.counter).map((e) => [e.counter!.name, e.counter!.packets]));
+    assert.deepEqual(n, { untracked_in: 2, tracked_in: 0, untracked_out: 2, tracked_other: 1 });
+    const tables = t.exec('nft', 'list', 'tables');
+    assert.match(tables, /table inet fast_tunnel/);
+  } finally {
+    t.remove();
+  }
+  assert.throws(() => tunnelNotrackScript(70000), /bad VXLAN port 70000/);
 });

@@ -15,6 +15,8 @@
 //    NodeDatapath, coalesces concurrent changes into one run);
 //  - masquerading (nftables table `inet fast`) of pod traffic leaving through the uplink
 //    for destinations outside the cluster's pod ranges;
+//  - overlay only: the tunnel's own UDP packets kept out of connection tracking (nftables
+//    table `inet fast_tunnel`, created with fast_vxlan and removed with it);
 //  - sysctls: forwarding.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -35,6 +37,7 @@ export const VXLAN_OVERHEAD_V6 = 70;
 /** Routing protocol number marking Fast's routes (unassigned in /etc/iproute2/rt_protos). */
 export const ROUTE_PROTO = 250;
 export const NFT_TABLE = 'fast';
+export const NFT_TUNNEL_TABLE = 'fast_tunnel';
 
 export interface LinkInfo {
   ifindex: number;
@@ -117,12 +120,43 @@ export async function ensureOverlayDevice(spec: OverlaySpec): Promise<LinkInfo> 
   }
   const link = await getLink(OVERLAY_DEVICE);
   if (!link) throw new Error(`${OVERLAY_DEVICE} vanished while being created`);
+  await runNft(tunnelNotrackScript(spec.port));
   return link;
 }
 
 /** Deleting the device also removes the routes through it. Idempotent. */
-export function removeOverlayDevice(): Promise<boolean> {
+export async function removeOverlayDevice(): Promise<boolean> {
+  await runNft(`table inet ${NFT_TUNNEL_TABLE}\ndelete table inet ${NFT_TUNNEL_TABLE}\n`);
   return deleteLink(OVERLAY_DEVICE);
+}
+
+/**
+ * The `inet fast_tunnel` table (replaced atomically): the VXLAN packets themselves, sent
+ * and received by this node on the tunnel port, skip connection tracking. Conntrack
+ * would otherwise look up (and keep) a UDP flow per node pair and run the NAT hooks on
+ * every outer packet, in both directions, on both nodes, for state nothing uses (the pods'
+ * own connections are tracked, where at all, by their own namespaces). Raw priority runs
+ * before conntrack; packets of the pods' flows are not matched (they are inside).
+ * A host firewall that accepts only `ct state established` must accept the tunnel port
+ * explicitly (it had to already, for the first packet of each direction).
+ */
+export function tunnelNotrackScript(port: number): string {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`bad VXLAN port ${port}`);
+  return [
+    `table inet ${NFT_TUNNEL_TABLE}`,
+    `delete table inet ${NFT_TUNNEL_TABLE}`,
+    `table inet ${NFT_TUNNEL_TABLE} {`,
+    '  comment "owned by Fast (fast-agent): VXLAN packets of the pod overlay are not tracked"',
+    '  chain tunnel_in {',
+    '    type filter hook prerouting priority raw; policy accept;',
+    `    udp dport ${port} notrack`,
+    '  }',
+    '  chain tunnel_out {',
+    '    type filter hook output priority raw; policy accept;',
+    `    udp dport ${port} notrack`,
+    '  }',
+    '}',
+  ].join('\n') + '\n';
 }
 
 // ---- addresses and prefixes ----
