@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { listTcxPins } from '../dataplane/bpf/tcx.js';
 
 export interface AttachStatus {
-  /** tcx or tc as the agent chose it; when the agent is unreachable, tcx if links are pinned. */
+  /** tcx or tc as the agent chose it; without its answer, tcx if links are pinned, else unknown. */
   mode: string;
   reason: string;
   linkDir: string;
@@ -18,7 +18,7 @@ export function attachStatus(bpffsDir: string, agent: { mode: string; reason: st
     pin: l.pin, ifindex: l.pinnedIfindex, direction: l.direction ?? l.pinnedDirection, linkId: l.linkId, progId: l.progId, defunct: l.ifindex === 0,
   }));
   if (agent) return { ...agent, linkDir, links };
-  return { mode: links.length > 0 ? 'tcx' : 'unknown', reason: 'agent unreachable: guessed from the pinned links', linkDir, links };
+  return { mode: links.length > 0 ? 'tcx' : 'unknown', reason: 'not reported by the agent (unreachable or older): guessed from the pinned links', linkDir, links };
 }
 
 export function describeAttach(a: AttachStatus): string {
