@@ -159,7 +159,7 @@ export class NodeDatapath {
   removeEndpoint(ep: Pick<Endpoint, 'addresses' | 'hostIfindex'>): void {
     for (const a of ep.addresses) this.obj.map(MAP_NAMES.localPods).delete(encodeIp(a.address));
     this.obj.map(MAP_NAMES.localDevices).delete(encodeIfindex(ep.hostIfindex));
-    detachTc(ep.hostIfindex, 'ingress');
+    detachTc(ep.hostIfindex, 'ingress', { deviceGoing: true }); // the caller deletes the veth next
   }
 
   hasEndpointEntry(address: string, hostIfindex: number): boolean {

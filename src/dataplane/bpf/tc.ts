@@ -75,12 +75,17 @@ export function queryTc(ifindex: number, direction: TcDirection): number | undef
   return queryClsact(ifindex, direction);
 }
 
-/** Removes Fast's attachment; a missing one or device is not an error (idempotent). */
-export function detachTc(ifindex: number, direction: TcDirection): void {
-  const { mode, linkDir } = settings;
-  if (linkDir) removeTcxPin(tcxPinPath(linkDir, ifindex, direction));
-  // In tcx mode every device we attached to was moved off cls_bpf when it was attached.
-  if (mode === 'tc') detachClsact(ifindex, direction);
+export interface DetachOptions {
+  /** The device is deleted right after: only what outlives it (a link pin) is removed. */
+  deviceGoing?: boolean;
+}
+
+/** Removes Fast's attachment, both ways; a missing one or device is not an error (idempotent). */
+export function detachTc(ifindex: number, direction: TcDirection, opts: DetachOptions = {}): void {
+  if (settings.linkDir) removeTcxPin(tcxPinPath(settings.linkDir, ifindex, direction));
+  // A filter goes with its device; on a device that stays, one left by an agent in tc mode
+  // (not yet moved over by an attach) must go too.
+  if (!opts.deviceGoing) detachClsact(ifindex, direction);
 }
 
 // ---- clsact + cls_bpf ----
