@@ -6,6 +6,10 @@
 //
 //   node --import tsx bench/pod-throughput.ts [--duration 10] [--reps 5] [--latency-duration 5] [--latency-reps 5] [--pin same|split|none]
 //
+// `--reps 0` skips the throughput part (latency-only runs, to repeat them more often).
+// The Fast agent takes its settings from the environment as usual, e.g.
+// FAST_ATTACH_MODE=tc for clsact + cls_bpf instead of tcx links; the run reports the mode.
+//
 // Repetitions are interleaved (one run of each set-up, then the next repetition, the order
 // rotating), and the median of the repetitions is reported. CPU placement (taskset):
 // `same` (default) runs client and server on CPU 1, `split` the client on CPU 0 and the
@@ -92,14 +96,19 @@ runBenchmark(async () => {
   out.push('');
   out.push(`Environment: load average ${loadAtStart} at the start, then ${environmentLine([`iperf3 ${debVersion('iperf3')}`, `sockperf ${debVersion('sockperf')}`, PLACEMENT])}`);
   out.push('');
-  out.push(`Throughput: one TCP stream, ${opts.duration} s (+1 s omitted) × ${opts.reps}, median of the receiver-side rate; per CPU-second: rate ÷ (sender + receiver CPU share as iperf3 reports it), median.`);
+  const attach = (JSON.parse(node.ctl('status', '-o', 'json')) as { attach?: { mode: string } }).attach?.mode ?? 'unknown';
+  out.push(`Fast attaches its program through: ${attach === 'tcx' ? 'tcx links' : attach === 'tc' ? 'clsact + cls_bpf' : attach}`);
   out.push('');
-  out.push(table(['set-up', 'Gbit/s (median)', 'min', 'max', 'ratio to veth', 'Gbit per CPU-s', 'ratio to veth ', 'retransmits', 'sender CPU %', 'receiver CPU %'], SETUPS.map((s) => [
-    s, fmt(gbps(s)), fmt(Math.min(...tput[s].map((x) => x.gbps))), fmt(Math.max(...tput[s].map((x) => x.gbps))), fmt(gbps(s) / gbps('veth'), 3),
-    fmt(eff(s)), fmt(eff(s) / eff('veth'), 3),
-    fmt(median(tput[s].map((x) => x.retransmits)), 0), fmt(median(tput[s].map((x) => x.senderCpu)), 0), fmt(median(tput[s].map((x) => x.receiverCpu)), 0),
-  ])));
-  out.push('');
+  if (opts.reps > 0) {
+    out.push(`Throughput: one TCP stream, ${opts.duration} s (+1 s omitted) × ${opts.reps}, median of the receiver-side rate; per CPU-second: rate ÷ (sender + receiver CPU share as iperf3 reports it), median.`);
+    out.push('');
+    out.push(table(['set-up', 'Gbit/s (median)', 'min', 'max', 'ratio to veth', 'Gbit per CPU-s', 'ratio to veth ', 'retransmits', 'sender CPU %', 'receiver CPU %'], SETUPS.map((s) => [
+      s, fmt(gbps(s)), fmt(Math.min(...tput[s].map((x) => x.gbps))), fmt(Math.max(...tput[s].map((x) => x.gbps))), fmt(gbps(s) / gbps('veth'), 3),
+      fmt(eff(s)), fmt(eff(s) / eff('veth'), 3),
+      fmt(median(tput[s].map((x) => x.retransmits)), 0), fmt(median(tput[s].map((x) => x.senderCpu)), 0), fmt(median(tput[s].map((x) => x.receiverCpu)), 0),
+    ])));
+    out.push('');
+  }
   out.push(`Latency: sockperf ping-pong, 64-byte messages, ${opts.latencyDuration} s × ${opts.latencyReps} per protocol, round-trip times in µs, median over repetitions.`);
   out.push('');
   out.push(latencyTable(l, SETUPS, [
@@ -111,7 +120,7 @@ runBenchmark(async () => {
   const lr = l('tcp', 'Fast', 'p50Us') / l('tcp', 'veth', 'p50Us');
   const lru = l('udp', 'Fast', 'p50Us') / l('udp', 'veth', 'p50Us');
   const er = eff('Fast') / eff('veth');
-  out.push(`Floor throughput (Fast ≥ 0.95 × veth): ${tr >= 0.95 ? 'met' : 'NOT met'} on the rate (${fmt(tr, 3)}), ${er >= 0.95 ? 'met' : 'NOT met'} per CPU-second (${fmt(er, 3)})`);
+  if (opts.reps > 0) out.push(`Floor throughput (Fast ≥ 0.95 × veth): ${tr >= 0.95 ? 'met' : 'NOT met'} on the rate (${fmt(tr, 3)}), ${er >= 0.95 ? 'met' : 'NOT met'} per CPU-second (${fmt(er, 3)})`);
   out.push(`Floor latency (Fast RTT p50 ≤ 1.05 × veth): TCP ${lr <= 1.05 ? 'met' : 'NOT met'} (${fmt(lr, 3)}), UDP ${lru <= 1.05 ? 'met' : 'NOT met'} (${fmt(lru, 3)})`);
   out.push(`Fast packets redirected pod-to-pod by eBPF during the run: ${redirects}`);
   process.stdout.write(out.join('\n') + '\n');

@@ -40,6 +40,33 @@ static __always_inline int check_source(struct __sk_buff *skb, struct fast_ip *s
 	return 0;
 }
 
+/* Local delivery writes the packet directly instead of through bpf_skb_store_bytes /
+ * bpf_l3_csum_replace: three helper calls less per packet, each of which re-checked that the
+ * skb is writable. Direct writes make the verifier add its unclone prologue: a cloned skb
+ * (TCP's, whose original waits in the retransmit queue) gets its header copied once at the
+ * start of the program, the copy a router's skb_cow makes before it decrements the TTL. */
+
+/* TTL - 1 with the header checksum updated incrementally, as the kernel's
+ * ip_decrease_ttl does (RFC 1624: the TTL is the high byte of its 16-bit word). */
+static __always_inline void ttl_dec_direct(struct iphdr *ip)
+{
+	__u32 check = ip->check;
+
+	check += bpf_htons(0x0100);
+	ip->check = (__u16)(check + (check >= 0xffff));
+	ip->ttl--;
+}
+
+/* Ethernet header as a router would write it (pod_mac and host_mac are adjacent in the map
+ * value: destination then source), then into the target pod's eth0. */
+static __always_inline int deliver_local_direct(struct __sk_buff *skb, struct ethhdr *eth,
+						const struct fast_local_pod *dst)
+{
+	__builtin_memcpy(eth, dst->pod_mac, 12);
+	fast_count(FAST_STAT_REDIRECT_LOCAL);
+	return bpf_redirect_peer(dst->host_ifindex, 0);
+}
+
 /* Not for a local pod: a remote pod or node (cluster map) when cross-node networking is
  * on, else the host stack. `dst` is the destination's key. */
 static __always_inline struct fast_cluster_pod *remote_for(const struct fast_ip *dst,
@@ -74,11 +101,12 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb)
 	target = bpf_map_lookup_elem(&fast_lpod_v1, &dst);
 	if (target) {
 		/* Let the stack produce ICMP time exceeded for an expiring TTL. */
-		if (decrement_ttl_v4(skb, ip->ttl) < 0) {
+		if (ip->ttl <= 1) {
 			fast_count(FAST_STAT_PASS_STACK);
 			return TC_ACT_OK;
 		}
-		return redirect_to_local_pod(skb, target, FAST_STAT_REDIRECT_LOCAL);
+		ttl_dec_direct(ip);
+		return deliver_local_direct(skb, eth, target);
 	}
 	remote = remote_for(&dst, &cfg);
 	if (remote && cfg && decrement_ttl_v4(skb, ip->ttl) == 0)
@@ -126,8 +154,10 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb)
 	__builtin_memcpy(dst.addr, &ip6->daddr, 16);
 	target = bpf_map_lookup_elem(&fast_lpod_v1, &dst);
 	if (target) {
-		if (decrement_hop_limit_v6(skb, ip6->hop_limit) == 0)
-			return redirect_to_local_pod(skb, target, FAST_STAT_REDIRECT_LOCAL);
+		if (ip6->hop_limit > 1) {
+			ip6->hop_limit--;
+			return deliver_local_direct(skb, eth, target);
+		}
 	} else {
 		remote = remote_for(&dst, &cfg);
 		if (remote && cfg && decrement_hop_limit_v6(skb, ip6->hop_limit) == 0)

@@ -36,6 +36,9 @@ export interface AgentConfig {
   nodeIp?: string;
   vni: number;
   vxlanPort: number;
+  /** How programs are attached to devices: tcx links where the kernel has them (auto, the
+   *  default), or always tcx (fail without), or always clsact + cls_bpf (tc). */
+  attachMode: 'auto' | 'tcx' | 'tc';
   /** kubernetes mode: upper bound of the per-node block of a pool (addresses a node prefers). */
   ipamBlockSize?: number;
   /** kubernetes mode: seconds to wait at start for the Ips/IpEndpoint caches (CRDs installed?). */
@@ -58,6 +61,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   datapathMode: 'overlay',
   vni: 1,
   vxlanPort: 8472,
+  attachMode: 'auto',
   ipamBlockSize: 64,
   ipamSyncTimeoutSeconds: 120,
 };
@@ -135,6 +139,7 @@ function validate(c: AgentConfig): AgentConfig {
     throw new ConfigError('ipamSyncTimeoutSeconds must be > 0');
   }
   if (c.mode === 'standalone' && c.pools.length === 0) throw new ConfigError('standalone mode needs at least one pool in "pools"');
+  if (!['auto', 'tcx', 'tc'].includes(c.attachMode)) throw new ConfigError(`attachMode must be auto, tcx or tc, got ${c.attachMode}`);
   if (!['overlay', 'native', 'local'].includes(c.datapathMode)) throw new ConfigError(`datapathMode must be overlay, native or local, got ${c.datapathMode}`);
   return c;
 }

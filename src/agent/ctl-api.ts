@@ -23,6 +23,11 @@ function datapathOf(ctx: CtlContext): NodeDatapath {
   return dp;
 }
 
+function attachOf(ctx: CtlContext): { mode: string; reason: string } | undefined {
+  const dp = ctx.datapath ?? NodeDatapath.current();
+  return dp && { mode: dp.attach.mode, reason: dp.attach.reason };
+}
+
 function remoteTarget(r: RemoteRequest): { ip: string; target: RemoteTarget } {
   if (typeof r.ip !== 'string' || typeof r.nodeIp !== 'string') throw new Error('a remote needs "ip" and "nodeIp" strings');
   const kind = (r.kind ?? 'pod') as RemoteKind;
@@ -36,6 +41,7 @@ export async function handleCtlRequest(req: unknown, ctx: CtlContext): Promise<u
       return {
         node: ctx.config.nodeName, ready: ctx.isReady(), mode: ctx.config.mode, pid: process.pid,
         uptimeSeconds: Math.round(process.uptime()), endpoints: ctx.endpoints.list().length, pools: await ctx.ipam.usage(),
+        attach: attachOf(ctx),
       };
     case 'endpoints':
       return ctx.endpoints.list();

@@ -10,7 +10,8 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { LoadedBpfObject } from '../dataplane/bpf/bpf-object.js';
-import { attachTc, detachTc } from '../dataplane/bpf/tc.js';
+import { attachTc, detachTc, setAttachMode, type AttachMode } from '../dataplane/bpf/tc.js';
+import { probeTcx, pruneDefunctTcxPins } from '../dataplane/bpf/tcx.js';
 import { ensureBpffs } from '../dataplane/net/bpffs.js';
 import {
   MAP_NAMES, encodeIp, encodeIfindex, encodeLocalPod, encodeLocalDevice, decodeLocalPod, decodeIp, decodeLocalDevice,
@@ -31,6 +32,14 @@ export const OVERLAY_EGRESS_PROGRAM = 'fast_to_overlay';
 export const UPLINK_PROGRAM = 'fast_from_uplink';
 
 export type { CrossNodeMode };
+
+/** How this node's programs are attached, and why (agent log, fast-ctl status). */
+export interface AttachChoice {
+  mode: AttachMode;
+  reason: string;
+  /** Where tcx link pins live (also in tc mode: leftovers of tcx are removed from there). */
+  linkDir: string;
+}
 export type RemoteKind = 'pod' | 'node';
 
 export interface RemoteTarget {
@@ -94,9 +103,10 @@ export class NodeDatapath {
   /** `ip` runs and route lines issued for remotes (tests, benchmarks). */
   readonly routeStats = { batches: 0, lines: 0 };
 
-  private constructor(private readonly obj: LoadedBpfObject, private readonly netObj: LoadedBpfObject, readonly bpffsDir: string) {}
+  private constructor(private readonly obj: LoadedBpfObject, private readonly netObj: LoadedBpfObject, readonly bpffsDir: string, readonly attach: AttachChoice) {}
 
-  static open(bpfDir: string, bpffsDir: string): NodeDatapath {
+  /** `attach`: 'auto' takes tcx links where the kernel has them, else clsact + cls_bpf. */
+  static open(bpfDir: string, bpffsDir: string, attach: AttachMode | 'auto' = 'auto'): NodeDatapath {
     ensureBpffs(bpffsDir);
     const pod = LoadedBpfObject.load(path.join(bpfDir, 'fast_pod.o'), bpffsDir);
     let netObj: LoadedBpfObject;
@@ -106,7 +116,18 @@ export class NodeDatapath {
       pod.close();
       throw err;
     }
-    active = new NodeDatapath(pod, netObj, bpffsDir);
+    let choice: AttachChoice;
+    try {
+      choice = chooseAttachMode(attach, pod.programFd(POD_PROGRAM), path.join(bpffsDir, 'links'));
+    } catch (err) {
+      pod.close();
+      netObj.close();
+      throw err;
+    }
+    setAttachMode(choice.mode, choice.linkDir);
+    // Links whose device went while no agent was running (their pins stay behind).
+    pruneDefunctTcxPins(choice.linkDir);
+    active = new NodeDatapath(pod, netObj, bpffsDir, choice);
     return active;
   }
 
@@ -117,7 +138,7 @@ export class NodeDatapath {
 
   /** Attach first, then publish in the maps: a packet never meets a half-set-up pod. */
   addEndpoint(ep: Endpoint): void {
-    attachTc(ep.hostIfindex, 'ingress', this.obj.programFd(POD_PROGRAM));
+    attachTc(ep.hostIfindex, 'ingress', this.obj.programFd(POD_PROGRAM), { newDevice: true });
     this.writeEndpointEntries(ep);
   }
 
@@ -127,15 +148,18 @@ export class NodeDatapath {
     this.obj.map(MAP_NAMES.localDevices).update(encodeIfindex(ep.hostIfindex), encodeLocalDevice({ name: ep.hostIfName, mac: ep.hostMac, kind: 'pod-veth', flags: 0 }));
   }
 
-  /** Re-attaches the current program (atomic replace) to an adopted endpoint. */
+  /** Re-attaches the current program to an adopted endpoint: an atomic swap on the link or
+   *  filter already there (moving it to this node's attach mode if an older agent used the
+   *  other one), then the map entries (unchanged unless the record changed). */
   adoptEndpoint(ep: Endpoint): void {
-    this.addEndpoint(ep);
+    attachTc(ep.hostIfindex, 'ingress', this.obj.programFd(POD_PROGRAM));
+    this.writeEndpointEntries(ep);
   }
 
   removeEndpoint(ep: Pick<Endpoint, 'addresses' | 'hostIfindex'>): void {
     for (const a of ep.addresses) this.obj.map(MAP_NAMES.localPods).delete(encodeIp(a.address));
     this.obj.map(MAP_NAMES.localDevices).delete(encodeIfindex(ep.hostIfindex));
-    detachTc(ep.hostIfindex, 'ingress');
+    detachTc(ep.hostIfindex, 'ingress', { deviceGoing: true }); // the caller deletes the veth next
   }
 
   hasEndpointEntry(address: string, hostIfindex: number): boolean {
@@ -209,7 +233,10 @@ export class NodeDatapath {
       const unusedUplinks = new Set<number>(prev.uplink ? [prev.uplink.ifindex] : []);
       unusedUplinks.delete(uplink.ifindex);
       for (const ifindex of unusedUplinks) detachTc(ifindex, 'ingress');
-      if (o.mode === 'native') await removeOverlayDevice();
+      if (o.mode === 'native') {
+        await removeOverlayDevice();
+        pruneDefunctTcxPins(this.attach.linkDir); // fast_vxlan's links went with it
+      }
       this.writeNetDevices(state);
       this.cross = state;
 
@@ -232,6 +259,7 @@ export class NodeDatapath {
     this.obj.map(MAP_NAMES.config).update(CONFIG_KEY, Buffer.alloc(this.obj.map(MAP_NAMES.config).valueSize));
     if (cfg.uplinkIfindex) detachTc(cfg.uplinkIfindex, 'ingress');
     await removeOverlayDevice();
+    pruneDefunctTcxPins(this.attach.linkDir); // fast_vxlan's links went with it
     const stale = await listFastRoutes();
     await runRouteLines(stale.map((r) => routeDeleteLine(r.dst)));
     await removeMasquerade();
@@ -489,6 +517,14 @@ export class NodeDatapath {
     this.netObj.close();
     if (active === this) active = undefined;
   }
+}
+
+function chooseAttachMode(wanted: AttachMode | 'auto', podProgFd: number, linkDir: string): AttachChoice {
+  if (wanted === 'tc') return { mode: 'tc', reason: 'configured (attachMode tc)', linkDir };
+  const probe = probeTcx(podProgFd);
+  if (probe.supported) return { mode: 'tcx', reason: wanted === 'tcx' ? 'configured (attachMode tcx)' : `kernel has tcx (${probe.detail})`, linkDir };
+  if (wanted === 'tcx') throw new Error(`attachMode tcx: this kernel has no tcx links (${probe.detail}); use attachMode auto or tc`);
+  return { mode: 'tc', reason: `kernel has no tcx links (${probe.detail}): clsact + cls_bpf`, linkDir };
 }
 
 function isHostPrefix(dst: string): boolean {

@@ -35,7 +35,8 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   let ready = false;
 
   const endpoints = new EndpointStore(config.stateDir);
-  const datapath = NodeDatapath.open(config.bpfDir, config.bpffsDir);
+  const datapath = NodeDatapath.open(config.bpfDir, config.bpffsDir, config.attachMode);
+  log.info('eBPF programs attach through ' + (datapath.attach.mode === 'tcx' ? 'tcx links' : 'clsact + cls_bpf'), { attachMode: datapath.attach.mode, reason: datapath.attach.reason });
   const ipam = await createIpamBackend(config, endpoints, log);
   const ctx = { nodeName: config.nodeName, mtu: config.mtu, endpoints, datapath, ipam, log, isReady: () => ready };
   const cni = new CniHandler(ctx);

@@ -19,8 +19,10 @@ export interface RestoreReport {
 }
 
 /**
- * Adoption keeps traffic flowing: pinned maps already hold the entries and the tc
- * filters are still attached, so we only re-attach the current program atomically.
+ * Adoption keeps traffic flowing: pinned maps already hold the entries and the programs
+ * are still attached (pinned tcx links, or cls_bpf filters), so we only swap in the current
+ * program atomically, moving a device to this agent's attach mode if it differs. Pins of
+ * links whose device went while we were away were pruned when the datapath opened.
  */
 export async function restoreNode(endpoints: EndpointStore, datapath: NodeDatapath, cni: CniHandler, ipam: IpamBackend, pendingDir: string, log: Logger): Promise<RestoreReport> {
   const report: RestoreReport = { adopted: 0, removed: 0, prunedMapEntries: 0, replayedDeletes: 0, releasedOrphans: 0 };

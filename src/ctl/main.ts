@@ -7,6 +7,7 @@ import { renderTable, parseOutputFlag, type OutputFormat } from '../cli/table.js
 import { DEFAULT_CONFIG } from '../agent/config.js';
 import { listPinnedMaps, dumpMap } from './pinned-maps.js';
 import { askAgent } from './agent-client.js';
+import { attachStatus, describeAttach } from './attach-status.js';
 import { MAP_NAMES } from '../dataplane/bpf/map-layouts.js';
 import type { Endpoint } from '../agent/endpoint-store.js';
 
@@ -56,9 +57,11 @@ function readEndpointRecords(stateDir: string): Endpoint[] {
 async function status(o: CtlOptions, format: OutputFormat): Promise<void> {
   const agent = await askAgent<Record<string, unknown>>(o.socketPath, { op: 'status' }).then((r) => ({ reachable: true, ...r }), (e: Error) => ({ reachable: false, error: e.message }));
   const maps = listPinnedMaps(o.bpffsDir);
-  print(format, { agent, maps }, () => {
+  const attach = attachStatus(o.bpffsDir, (agent as { attach?: { mode: string; reason: string } }).attach);
+  print(format, { agent, maps, attach }, () => {
     const a = agent as Record<string, unknown>;
     const lines = [`Agent:      ${a.reachable ? `${a.ready ? 'ready' : 'starting'} (node ${a.node}, mode ${a.mode}, pid ${a.pid}, up ${a.uptimeSeconds}s)` : `unreachable: ${a.error}`}`,
+      `Attach:     ${describeAttach(attach)}`,
       `Endpoints:  ${a.reachable ? a.endpoints : readEndpointRecords(o.stateDir).length}`,
       `Maps:       ${maps.length} pinned under ${o.bpffsDir}`];
     let out = lines.join('\n') + '\n\n' + renderTable(['MAP', 'TYPE', 'ENTRIES', 'MAX'], maps.map((m) => [m.name, m.type, m.entries, m.maxEntries]));

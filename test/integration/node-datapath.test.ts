@@ -9,6 +9,25 @@ import { CniRunner, type ConfList } from '../../src/lab/kubelet/cni-runner.js';
 import { TestNode, envFor, ping, PROBE, sleep, FAST_CNI } from '../helpers/node-harness.js';
 import type { TestNetns } from '../helpers/netns.js';
 
+interface AttachJson { mode: string; reason: string; linkDir: string; links: Array<{ ifindex: number; direction: string; linkId: number; progId: number; defunct: boolean }> }
+
+function attachStatus(node: TestNode): AttachJson {
+  return (JSON.parse(node.ctl('status', '-o', 'json')) as { attach: AttachJson }).attach;
+}
+
+/** A ping every 10 ms from a to b while `during` runs; the counts ping reports at the end. */
+async function pingAcross(a: TestNetns, bIp: string, during: () => Promise<void>): Promise<{ sent: number; received: number; out: string }> {
+  const pinger = spawn('ip', ['netns', 'exec', a.name, 'ping', '-i', '0.01', '-c', '400', '-W', '1', bIp], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  pinger.stdout!.on('data', (d) => (out += d));
+  await sleep(500);
+  await during();
+  await new Promise((r) => pinger.once('exit', r));
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+  assert.ok(m, out);
+  return { sent: Number(m![1]), received: Number(m![2]), out };
+}
+
 const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
 function tcpEcho(client: TestNetns, server: TestNetns, serverIp: string, port: number): Promise<boolean> {
@@ -65,6 +84,17 @@ describe('three pods on one node', () => {
     assert.ok(Number(stats.find((s) => s.counter === 'drop_spoof_src_ip')!.packets) > 0);
   });
 
+  test('programs are attached as pinned tcx links, and fast-ctl status says so', () => {
+    const a = attachStatus(node);
+    assert.equal(a.mode, 'tcx', a.reason);
+    const hostIfindexes = (JSON.parse(node.ctl('endpoint', 'list', '-o', 'json')) as Array<{ hostIfindex: number }>).map((r) => r.hostIfindex).sort();
+    assert.deepEqual(a.links.map((l) => l.ifindex).sort(), hostIfindexes);
+    assert.ok(a.links.every((l) => l.direction === 'ingress' && !l.defunct));
+    assert.match(node.ctl('status'), /Attach: +tcx links \(3 pinned under /);
+    assert.match(node.agentLog, /"attachMode":"tcx"/);
+    assert.doesNotMatch(node.ns.exec('tc', 'qdisc', 'show'), /clsact/, 'no qdisc in front of the programs');
+  });
+
   test('fast-ctl lists the endpoints with names, MACs and indexes', () => {
     const rows = JSON.parse(node.ctl('endpoint', 'list', '-o', 'json')) as Array<{ ip: string; hostIfName: string; podMac: string }>;
     assert.deepEqual(rows.map((r) => r.ip).sort(), pods.map((p) => p.ip).sort());
@@ -74,17 +104,17 @@ describe('three pods on one node', () => {
 
   test('a continuous ping across an agent restart loses nothing', async () => {
     const [a, b] = pods;
-    const pinger = spawn('ip', ['netns', 'exec', a!.pod.name, 'ping', '-i', '0.01', '-c', '400', '-W', '1', b!.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    pinger.stdout!.on('data', (d) => (out += d));
-    await sleep(500);
-    await node.stopAgent('SIGKILL'); // the harshest restart
-    await node.startAgent();
-    await new Promise((r) => pinger.once('exit', r));
-    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-    assert.ok(m, out);
-    assert.equal(m![2], m![1], `lost packets: ${out.split('\n').slice(-3).join(' ')}`);
+    const before = attachStatus(node).links;
+    const r = await pingAcross(a!.pod, b!.ip, async () => {
+      await node.stopAgent('SIGKILL'); // the harshest restart
+      await node.startAgent();
+    });
+    assert.equal(r.received, r.sent, `lost packets: ${r.out.split('\n').slice(-3).join(' ')}`);
     assert.match(node.agentLog, /"adopted":3/);
+    // Adoption swapped the program on the links that were there (bpf_link_update).
+    const after = attachStatus(node).links;
+    assert.deepEqual(after.map((l) => l.linkId).sort(), before.map((l) => l.linkId).sort(), 'same links');
+    assert.ok(after.every((l) => !before.some((o) => o.progId === l.progId)), 'the new agent\'s program');
   });
 
   test('CHECK passes on a healthy pod and detects a removed interface', () => {
@@ -108,6 +138,59 @@ describe('three pods on one node', () => {
     assert.deepEqual(JSON.parse(node.ctl('map', 'dump', 'fast_lpod_v1', '-o', 'json')), []);
     assert.equal(JSON.parse(node.ctl('map', 'dump', 'fast_ldev_v1', '-o', 'json')).length, 0);
     assert.equal(node.allocationsFile().filter((a) => !a.releasedAt).length, 0, 'no allocation left');
+    assert.deepEqual(attachStatus(node).links, [], 'no link pinned');
+    assert.deepEqual(fs.readdirSync(path.join(node.bpffsDir, 'links')), []);
+  });
+});
+
+describe('attach mode tc (clsact + cls_bpf), then an agent restart onto tcx', () => {
+  let node: TestNode;
+  const pods: Array<{ pod: TestNetns; ip: string; containerId: string }> = [];
+  const setAttachMode = (mode: string) => {
+    const cfg = JSON.parse(fs.readFileSync(node.configPath, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(node.configPath, JSON.stringify({ ...cfg, attachMode: mode }));
+  };
+
+  before(async () => {
+    node = new TestNode();
+    setAttachMode('tc');
+    await node.startAgent();
+    for (let i = 0; i < 2; i++) pods.push(node.addPod());
+  });
+  after(async () => node?.destroy());
+
+  test('tc mode: cls_bpf filters carry the traffic, no link is pinned, fast-ctl says tc', () => {
+    const a = attachStatus(node);
+    assert.equal(a.mode, 'tc');
+    assert.match(a.reason, /configured/);
+    assert.deepEqual(a.links, []);
+    assert.match(node.ctl('status'), /Attach: +clsact \+ cls_bpf/);
+    for (const l of node.hostLinks()) assert.match(node.ns.exec('tc', 'filter', 'show', 'dev', l, 'ingress'), /fast_from_pod.*direct-action/);
+    assert.ok(ping(pods[0]!.pod, pods[1]!.ip));
+  });
+
+  test('restarting with attachMode auto moves every pod to tcx links without losing a packet', async () => {
+    setAttachMode('auto');
+    const r = await pingAcross(pods[0]!.pod, pods[1]!.ip, async () => {
+      await node.stopAgent('SIGKILL');
+      await node.startAgent();
+    });
+    assert.equal(r.received, r.sent, `lost packets: ${r.out.split('\n').slice(-3).join(' ')}`);
+    const a = attachStatus(node);
+    assert.equal(a.mode, 'tcx');
+    assert.equal(a.links.length, 2);
+    for (const l of node.hostLinks()) assert.doesNotMatch(node.ns.exec('tc', 'filter', 'show', 'dev', l, 'ingress'), /fast_from_pod/, `cls_bpf filter left on ${l}`);
+    assert.ok(ping(pods[1]!.pod, pods[0]!.ip));
+  });
+
+  test('and back to tc: the links go, the filters return, traffic flows', async () => {
+    setAttachMode('tc');
+    await node.stopAgent();
+    await node.startAgent();
+    assert.deepEqual(attachStatus(node).links, []);
+    assert.ok(ping(pods[0]!.pod, pods[1]!.ip));
+    for (const p of pods) assert.equal(node.cni(envFor('DEL', p.containerId, p.pod.path), node.conf('1.1.0')).exitCode, 0);
+    assert.deepEqual(node.hostLinks(), []);
   });
 });
 

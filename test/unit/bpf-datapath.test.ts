@@ -78,6 +78,65 @@ test('IPv6 to a local pod is redirected too', () => {
   const r = run(ethernet(A.hostMac, A.podMac, 0x86dd, ipv6Udp(A.ip6, B.ip6, 10)), A.ifindex);
   assert.equal(r.retval, TC_ACT_REDIRECT);
   assert.equal(r.data[14 + 7], 9, 'hop limit decremented');
+  assert.equal(decodeMac(r.data.subarray(0, 6)), B.podMac);
+  assert.equal(decodeMac(r.data.subarray(6, 12)), B.hostMac);
+});
+
+// The TTL and checksum are written directly (incremental update, RFC 1624): every TTL, so
+// the end-around carry cases are covered, and nothing else in the packet changes.
+test('local redirect: checksum valid for every TTL, only MACs, TTL and checksum change', () => {
+  for (let ttl = 2; ttl <= 255; ttl++) {
+    const pkt = ethernet(A.hostMac, A.podMac, 0x0800, ipv4Udp(A.ip, B.ip, ttl));
+    const r = run(pkt, A.ifindex);
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(r.data[14 + 8], ttl - 1);
+    assert.ok(ipv4HeaderChecksumValid(r.data), `checksum after TTL ${ttl}`);
+    const expect = Buffer.from(pkt);
+    r.data.copy(expect, 0, 0, 12);
+    r.data.copy(expect, 14 + 8, 14 + 8, 14 + 9);
+    r.data.copy(expect, 14 + 10, 14 + 10, 14 + 12);
+    assert.deepEqual(r.data, expect, `only MACs, TTL and checksum change (TTL ${ttl})`);
+  }
+});
+
+/** The IPv4 header's checksum over bytes 14..34 of a frame, written into it. */
+function setIpv4Checksum(frame: Buffer): void {
+  frame.writeUInt16BE(0, 24);
+  let sum = 0;
+  for (let i = 14; i < 34; i += 2) sum += frame.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  frame.writeUInt16BE(~sum & 0xffff, 24);
+}
+
+// Checksums at the edges of the incremental update (its end-around carry and the carry
+// between its bytes), reached by choosing the IP ID.
+test('local redirect: checksum valid at the carry edges of the incremental update', () => {
+  for (const target of [0xfeff, 0xfffe, 0xff00, 0x00ff, 0x0100, 0x0001]) {
+    const pkt = ethernet(A.hostMac, A.podMac, 0x0800, ipv4Udp(A.ip, B.ip, 64));
+    let id = 0;
+    for (; id <= 0xffff; id++) {
+      pkt.writeUInt16BE(id, 14 + 4);
+      setIpv4Checksum(pkt);
+      if (pkt.readUInt16BE(24) === target) break;
+    }
+    assert.ok(id <= 0xffff, `an ID giving checksum ${target.toString(16)}`);
+    const r = run(pkt, A.ifindex);
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.ok(ipv4HeaderChecksumValid(r.data), `checksum ${target.toString(16)} after TTL-1: ${r.data.readUInt16BE(24).toString(16)}`);
+  }
+});
+
+test('an expiring IPv6 hop limit is left to the stack unchanged', () => {
+  const pkt = ethernet(A.hostMac, A.podMac, 0x86dd, ipv6Udp(A.ip6, B.ip6, 1));
+  const r = run(pkt, A.ifindex);
+  assert.equal(r.retval, TC_ACT_OK);
+  assert.deepEqual(r.data, pkt);
+});
+
+test('a spoofed source is dropped before anything is written', () => {
+  const pkt = ethernet(A.hostMac, '02:de:ad:be:ef:00', 0x86dd, ipv6Udp(A.ip6, B.ip6, 10));
+  const r = run(pkt, A.ifindex);
+  assert.equal(r.retval, TC_ACT_SHOT);
 });
 
 test('a packet for an unknown destination goes to the host stack unchanged', () => {
@@ -124,8 +183,11 @@ test('unknown ethertypes and truncated packets are dropped', () => {
 });
 
 test('an expiring TTL is left to the stack (which answers time-exceeded)', () => {
-  const r = run(ethernet(A.hostMac, A.podMac, 0x0800, ipv4Udp(A.ip, B.ip, 1)), A.ifindex);
+  const pkt = ethernet(A.hostMac, A.podMac, 0x0800, ipv4Udp(A.ip, B.ip, 1));
+  const r = run(pkt, A.ifindex);
   assert.equal(r.retval, TC_ACT_OK);
+  assert.deepEqual(r.data, pkt, 'unchanged');
+  assert.equal(run(ethernet(A.hostMac, A.podMac, 0x0800, ipv4Udp(A.ip, B.ip, 0)), A.ifindex).retval, TC_ACT_OK);
 });
 
 test('a second load adopts the pinned maps and their contents', () => {

@@ -62,6 +62,13 @@ export const libbpf = {
   tcDetach: lib.func('int bpf_tc_detach(const void *hook, const void *opts)'),
   tcQuery: lib.func('int bpf_tc_query(const void *hook, _Inout_ void *opts)'),
 
+  // BPF links (tcx): libbpf 1.1 has no bpf_program__attach_tcx, but the raw link calls
+  // pass any attach type through to the kernel.
+  linkCreate: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const void *opts)'),
+  linkUpdate: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)'),
+  linkDetach: lib.func('int bpf_link_detach(int link_fd)'),
+  objPin: lib.func('int bpf_obj_pin(int fd, const char *pathname)'),
+
   progTestRun: lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)'),
   setPrintNull: lib.func('void *libbpf_set_print(void *fn)'),
 };

@@ -1,13 +1,23 @@
-// Attaching programs to a device's clsact hooks through libbpf's bpf_tc_* API
-// (netlink under the hood, in the calling thread's network namespace).
+// Attaching Fast's programs to a device's ingress/egress hook, in one of two ways:
 //
-// Debian's libbpf 1.1 predates tcx links, so we use clsact + a cls_bpf filter in
-// direct-action mode at a fixed handle/priority. Filters live in the kernel with the
-// device, not with our process: an agent restart leaves the datapath running, and a
-// re-attach with BPF_TC_F_REPLACE swaps programs atomically.
+//  - tcx (kernel >= 6.6, preferred): a BPF link per hook, pinned under the node's bpffs
+//    link directory (see tcx.ts). No qdisc and no classifier walk in front of the program.
+//  - clsact + cls_bpf (the fallback where tcx is missing): a filter in direct-action mode
+//    at a fixed handle/priority, through libbpf's bpf_tc_* API (netlink, in the calling
+//    thread's network namespace).
+//
+// Either way the attachment lives in the kernel, not in our process: an agent restart
+// leaves the datapath running, and a re-attach swaps programs atomically (bpf_link_update,
+// or BPF_TC_F_REPLACE). The mode is chosen once per process (setAttachMode, done by the
+// agent's NodeDatapath after probing) and applies to every caller of attachTc/detachTc/
+// queryTc, so callers do not change with the mode. Switching mode on a device (an agent
+// upgraded onto a tcx kernel, or told to use tc) attaches the new way first, then removes
+// the old attachment.
 import { libbpf, check } from './libbpf.js';
+import { attachTcx, readTcxPin, removeTcxPin, tcxPinPath } from './tcx.js';
 
 export type TcDirection = 'ingress' | 'egress';
+export type AttachMode = 'tcx' | 'tc';
 
 const BPF_TC_INGRESS = 1;
 const BPF_TC_EGRESS = 2;
@@ -15,10 +25,70 @@ const BPF_TC_F_REPLACE = 1;
 const ENOENT = 2;
 const EEXIST = 17;
 const EINVAL = 22;
+const ENODEV = 19;
 
 /** Fast's filters always sit at this handle and priority, so they can be found again. */
 export const FAST_TC_HANDLE = 0xfa57;
 export const FAST_TC_PRIORITY = 1;
+
+interface AttachSettings {
+  mode: AttachMode;
+  /** bpffs directory of the tcx link pins (also looked at in tc mode, to clean up). */
+  linkDir?: string;
+}
+
+let settings: AttachSettings = { mode: 'tc' };
+
+/** How attachTc attaches from now on in this process. tcx needs a bpffs `linkDir`. */
+export function setAttachMode(mode: AttachMode, linkDir?: string): void {
+  if (mode === 'tcx' && !linkDir) throw new Error('tcx attachment needs a bpffs directory for its link pins');
+  settings = { mode, linkDir };
+}
+
+export function attachMode(): { mode: AttachMode; linkDir?: string } {
+  return { ...settings };
+}
+
+export interface AttachOptions {
+  /** The device was just created: nothing of an older mode can be on it, skip the cleanup. */
+  newDevice?: boolean;
+}
+
+/** Puts Fast's program on the hook (replacing the one there), the current mode's way. */
+export function attachTc(ifindex: number, direction: TcDirection, progFd: number, opts: AttachOptions = {}): void {
+  const { mode, linkDir } = settings;
+  if (mode === 'tcx') {
+    attachTcx(ifindex, direction, progFd, tcxPinPath(linkDir!, ifindex, direction));
+    if (!opts.newDevice) detachClsact(ifindex, direction); // tcx runs first; the filter is now dead weight
+    return;
+  }
+  attachClsact(ifindex, direction, progFd);
+  if (linkDir && !opts.newDevice) removeTcxPin(tcxPinPath(linkDir, ifindex, direction));
+}
+
+/** Program id attached by Fast on the hook (either mode), or undefined when nothing is there. */
+export function queryTc(ifindex: number, direction: TcDirection): number | undefined {
+  if (settings.linkDir) {
+    const link = readTcxPin(tcxPinPath(settings.linkDir, ifindex, direction));
+    if (link && link.ifindex === ifindex) return link.progId;
+  }
+  return queryClsact(ifindex, direction);
+}
+
+export interface DetachOptions {
+  /** The device is deleted right after: only what outlives it (a link pin) is removed. */
+  deviceGoing?: boolean;
+}
+
+/** Removes Fast's attachment, both ways; a missing one or device is not an error (idempotent). */
+export function detachTc(ifindex: number, direction: TcDirection, opts: DetachOptions = {}): void {
+  if (settings.linkDir) removeTcxPin(tcxPinPath(settings.linkDir, ifindex, direction));
+  // A filter goes with its device; on a device that stays, one left by an agent in tc mode
+  // (not yet moved over by an attach) must go too.
+  if (!opts.deviceGoing) detachClsact(ifindex, direction);
+}
+
+// ---- clsact + cls_bpf ----
 
 // struct bpf_tc_hook { size_t sz; int ifindex; enum attach_point; __u32 parent; }
 function tcHook(ifindex: number, direction: TcDirection): Buffer {
@@ -41,24 +111,23 @@ function tcOpts(progFd: number, flags: number): Buffer {
 }
 
 /** Creates the clsact qdisc if needed and (re)places Fast's filter on the hook. */
-export function attachTc(ifindex: number, direction: TcDirection, progFd: number): void {
+export function attachClsact(ifindex: number, direction: TcDirection, progFd: number): void {
   const hook = tcHook(ifindex, direction);
   const rc = libbpf.tcHookCreate(hook);
   if (rc < 0 && rc !== -EEXIST) check('bpf_tc_hook_create', rc, `ifindex ${ifindex}`);
   check('bpf_tc_attach', libbpf.tcAttach(hook, tcOpts(progFd, BPF_TC_F_REPLACE)), `ifindex ${ifindex} ${direction}`);
 }
 
-/** Program id attached by Fast on the hook, or undefined when nothing is there. */
-export function queryTc(ifindex: number, direction: TcDirection): number | undefined {
+export function queryClsact(ifindex: number, direction: TcDirection): number | undefined {
   const opts = tcOpts(0, 0);
   const rc = libbpf.tcQuery(tcHook(ifindex, direction), opts);
-  if (rc === -ENOENT || rc === -EINVAL) return undefined;
+  if (rc === -ENOENT || rc === -EINVAL || rc === -ENODEV) return undefined;
   check('bpf_tc_query', rc, `ifindex ${ifindex}`);
   return opts.readUInt32LE(16);
 }
 
-/** Removes Fast's filter; a missing filter or device is not an error (idempotent). */
-export function detachTc(ifindex: number, direction: TcDirection): void {
+/** Removes Fast's filter only (other filters and the qdisc stay). */
+export function detachClsact(ifindex: number, direction: TcDirection): void {
   const rc = libbpf.tcDetach(tcHook(ifindex, direction), tcOpts(0, 0));
-  if (rc < 0 && rc !== -ENOENT && rc !== -EINVAL && rc !== -19 /* ENODEV */) check('bpf_tc_detach', rc);
+  if (rc < 0 && rc !== -ENOENT && rc !== -EINVAL && rc !== -ENODEV) check('bpf_tc_detach', rc);
 }
