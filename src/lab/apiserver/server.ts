@@ -23,9 +23,9 @@ export interface ApiServerOptions extends ApiStoreOptions {
   host?: string;
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number;
-  /** JSON file the state is loaded from at start and saved to after writes. */
+  /** File the state is loaded from at start and saved to (with its change logs) after writes. */
   stateFile?: string;
-  /** Debounce of state file writes in ms (default 100). */
+  /** Changes are appended to the state's log at most this long after they are committed (default 20 ms). */
   saveDebounceMs?: number;
   /** Receives one line per request and controller errors (default: silent). */
   log?: (line: string) => void;
@@ -103,7 +103,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const log = options.log ?? (() => {});
   const store = new ApiStore(options);
   if (options.stateFile) loadState(store, options.stateFile);
-  const saver = options.stateFile ? new StateSaver(store, options.stateFile, options.saveDebounceMs) : undefined;
+  const saver = options.stateFile ? new StateSaver(store, options.stateFile, { debounceMs: options.saveDebounceMs }) : undefined;
   const onControllerError = (err: unknown): void => log(`controller error: ${err instanceof Error ? err.stack : String(err)}`);
   const gc = new GarbageCollector(store, onControllerError);
   const lifecycle = new LifecycleControllers(store, onControllerError);
@@ -139,7 +139,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       dropWatches();
       gc.stop();
       lifecycle.stop();
-      saver?.close();
+      await saver?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
