@@ -260,6 +260,24 @@ test('owner garbage collection: background, foreground and orphan propagation', 
   });
 });
 
+test('garbage collection of dependents created with an owner that does not resolve: missing, or in another namespace', async () => {
+  await withServer({}, async (_server, client) => {
+    await client.post('/api/v1/namespaces', { metadata: { name: 'other' } });
+    const rs = (await client.post(RSS, { ...deployment('owner-rs'), kind: 'ReplicaSet' })).body;
+    const elsewhere = (await client.post('/apis/apps/v1/namespaces/other/replicasets', { ...deployment('far-rs'), kind: 'ReplicaSet' })).body;
+    await client.post(PODS, pod('owned', { owner: ownerRef('ReplicaSet', 'apps/v1', rs) }));
+    await client.post(PODS, pod('dangling', { owner: ownerRef('ReplicaSet', 'apps/v1', { metadata: { name: 'gone', uid: 'no-such-uid' } }) }));
+    await client.post(PODS, pod('cross-namespace', { owner: ownerRef('ReplicaSet', 'apps/v1', elsewhere) }));
+    await eventually(async () => {
+      const pods = (await client.get(PODS)).body.items.map((p: { metadata: { name: string } }) => p.metadata.name);
+      assert.deepEqual(pods, ['owned']);
+    });
+    // Deleting the owner still collects the pod that was created with a resolving owner.
+    await client.delete(`${RSS}/owner-rs`, { propagationPolicy: 'Background' });
+    await eventually(async () => assert.deepEqual((await client.get(PODS)).body.items, []));
+  });
+});
+
 test('label and field selectors, including spec.nodeName and status.phase', async () => {
   await withServer({}, async (_server, client) => {
     await client.post('/api/v1/namespaces', { metadata: { name: 'other' } });

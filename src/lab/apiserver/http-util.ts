@@ -27,7 +27,11 @@ export function parseJsonBody(body: Buffer): unknown {
 }
 
 export function sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
-  const text = JSON.stringify(body);
+  sendJsonText(res, code, JSON.stringify(body), headers);
+}
+
+/** A response whose JSON text is already made (a stored object's shared text, see stored-json.ts). */
+export function sendJsonText(res: ServerResponse, code: number, text: string, headers: Record<string, string | string[]> = {}): void {
   res.writeHead(code, {
     'Content-Type': 'application/json',
     'Cache-Control': 'no-cache, private',

@@ -14,3 +14,22 @@ export function storedJson(obj: KubeObject): string {
   }
   return text;
 }
+
+let lastLine: { obj: KubeObject; type: string; line: Buffer } | undefined;
+
+/**
+ * The line of a JSON watch stream for a change of a stored object sent as stored. Every watcher
+ * of a resource receives a change in turn, synchronously, so remembering the last line is
+ * enough for all of them to write the same bytes.
+ */
+export function sharedWatchLine(type: string, obj: KubeObject): Buffer {
+  if (lastLine?.obj !== obj || lastLine.type !== type) {
+    lastLine = { obj, type, line: Buffer.from(`{"type":${JSON.stringify(type)},"object":${storedJson(obj)}}\n`) };
+  }
+  return lastLine.line;
+}
+
+/** The line of a JSON watch stream for any event. */
+export function watchLine(type: string, object: unknown): Buffer {
+  return Buffer.from(`${JSON.stringify({ type, object })}\n`);
+}
