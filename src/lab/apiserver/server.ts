@@ -13,7 +13,7 @@ import { handleResourceRequest, type HandlerContext } from './http-handlers.js';
 import { sendError, sendJson } from './http-util.js';
 import { LifecycleControllers } from './lifecycle.js';
 import { aggregatedDiscoveryContentType, negotiateAggregatedDiscovery } from './negotiation.js';
-import { openApiV3Document, openApiV3Index } from './openapi.js';
+import { acceptsOpenApiV2Protobuf, OPENAPI_V2_PROTOBUF, openApiV2Json, openApiV2Protobuf, openApiV3Document, openApiV3Index } from './openapi.js';
 import { loadState, StateSaver } from './persistence.js';
 import { route, type Route } from './router.js';
 import type { ActiveWatch } from './watch-stream.js';
@@ -86,6 +86,14 @@ function serveRoute(
       if (!doc) throw resourceNotFound();
       return sendJson(res, 200, doc);
     }
+    case 'openapi-v2':
+      if (acceptsOpenApiV2Protobuf(req.headers.accept)) {
+        const body = openApiV2Protobuf();
+        res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF, 'Content-Length': body.length });
+        res.end(body);
+        return;
+      }
+      return sendJson(res, 200, openApiV2Json());
     case 'openapi-v3-index':
       return sendJson(res, 200, openApiV3Index(registry));
     case 'openapi-v3-doc': {
