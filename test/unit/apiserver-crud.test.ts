@@ -95,6 +95,9 @@ test('errors are metav1.Status objects shaped as kube-apiserver shapes them', as
       kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
       message: 'pods "nope" not found', reason: 'NotFound', details: { name: 'nope', kind: 'pods' }, code: 404,
     });
+    const huge = await client.post(PODS, { ...pod('huge'), data: 'x'.repeat(3.5 * 1024 * 1024) });
+    assert.equal(huge.status, 413);
+    assert.equal(huge.body.reason, 'RequestEntityTooLarge');
     const missingDeploy = await client.get(`${DEPLOYS}/nope`);
     assert.equal(missingDeploy.body.message, 'deployments.apps "nope" not found');
     assert.deepEqual(missingDeploy.body.details, { name: 'nope', group: 'apps', kind: 'deployments' });
