@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/lab/apiserver/index.js';
@@ -400,6 +401,24 @@ test('dryRun writes nothing; services get cluster IPs; events are served in both
     assert.equal(v1.body.note, 'CNI ADD failed');
     assert.equal(v1.body.regarding.name, 'x');
     assert.equal(v1.body.deprecatedCount, 1);
+  });
+});
+
+test('connections accepted by another listening socket are served like the server\'s own (the lab\'s underlay listener)', async () => {
+  await withServer({}, async (server) => {
+    const listener = net.createServer((socket) => server.serveConnection(socket));
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    try {
+      const other = new RawClient(`http://127.0.0.1:${(listener.address() as net.AddressInfo).port}`);
+      const watch = other.watch(`${PODS}?resourceVersion=${server.store.resourceVersion}`);
+      assert.equal((await other.post(PODS, pod('via-other'))).status, 201);
+      const [event] = await watch.until((es) => es.length >= 1);
+      assert.equal(event.type, 'ADDED');
+      assert.equal(event.object.metadata.name, 'via-other');
+      watch.close();
+    } finally {
+      listener.close();
+    }
   });
 });
 

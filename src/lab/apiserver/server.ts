@@ -2,7 +2,7 @@
 // listens on loopback for one lab). It wires the store, the server-side controllers (garbage
 // collector, namespace/CRD finalizers), optional persistence and the HTTP routes.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { ApiStore, type ApiStoreOptions } from './api-store.js';
 import {
   aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, legacyApiVersions, SERVER_VERSION,
@@ -39,6 +39,11 @@ export interface ApiServer {
   store: ApiStore;
   /** Ends every open watch stream, as a restart of kube-apiserver would (clients must re-watch). */
   dropWatches(): void;
+  /**
+   * Serves a connection accepted by another listening socket (one made inside another network
+   * namespace, see src/lab/netns-proxy.ts) as if this server had accepted it.
+   */
+  serveConnection(socket: Socket): void;
   /** Ends watches, stops controllers, saves state and closes the listener. */
   close(): Promise<void>;
 }
@@ -156,5 +161,9 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     return closing;
   };
 
-  return { url: `http://${serverAddress}`, port, store, dropWatches, close };
+  const serveConnection = (socket: Socket): void => {
+    server.emit('connection', socket);
+  };
+
+  return { url: `http://${serverAddress}`, port, store, dropWatches, serveConnection, close };
 }
