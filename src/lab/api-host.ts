@@ -1,6 +1,6 @@
-// The lab's API server process: serves kubectl on 127.0.0.1 and, through a socket made
+// The lab's API server process: serves kubectl on 127.0.0.1 and, on a listening socket made
 // inside the lab's underlay namespace, the nodes' agents and kubelets on the underlay
-// gateway address.
+// gateway address (the same HTTP server serves both).
 import { startApiServer } from './apiserver/index.js';
 import { listenInNetns } from './netns-proxy.js';
 
@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   const port = Number(arg('--port') ?? '16443');
   const server = await startApiServer({ host: '127.0.0.1', port, stateFile: arg('--state-file') });
   const labNetns = arg('--lab-netns');
-  const proxy = labNetns ? listenInNetns(labNetns, port, port) : undefined;
+  const proxy = labNetns ? listenInNetns(labNetns, port, (socket) => server.serveConnection(socket)) : undefined;
   process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'lab API server ready', url: server.url, labNetns }) + '\n');
   const stop = () => {
     proxy?.close();

@@ -403,9 +403,7 @@ test('kubectl create deployment|namespace|service (imperative: kubectl sends pro
   }
 });
 
-test('kubectl create -f of a `kind: List` (validated against /openapi/v2)', {
-  todo: 'bug in the lab API server: /openapi/v2 is not served (src/lab/apiserver/router.ts serves /openapi/v3 only), and kubectl validates a v1 List against openapi v2, so `kubectl create|apply -f list.yaml` fails with "error validating data: the server could not find the requested resource" unless --validate=false',
-}, () => {
+test('kubectl create -f of a `kind: List` (validated against /openapi/v2)', () => {
   const list = JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: 'v1', kind: 'Service', metadata: { name: 'listed' }, spec: { selector: { app: 'busybox1' }, ports: [{ port: 80 }] } }] });
   try {
     assert.match(L().kubectlIn(list, 'create', '-f', '-'), /service\/listed created/);

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/lab/apiserver/index.js';
@@ -95,6 +96,9 @@ test('errors are metav1.Status objects shaped as kube-apiserver shapes them', as
       kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
       message: 'pods "nope" not found', reason: 'NotFound', details: { name: 'nope', kind: 'pods' }, code: 404,
     });
+    const huge = await client.post(PODS, { ...pod('huge'), data: 'x'.repeat(3.5 * 1024 * 1024) });
+    assert.equal(huge.status, 413);
+    assert.equal(huge.body.reason, 'RequestEntityTooLarge');
     const missingDeploy = await client.get(`${DEPLOYS}/nope`);
     assert.equal(missingDeploy.body.message, 'deployments.apps "nope" not found');
     assert.deepEqual(missingDeploy.body.details, { name: 'nope', group: 'apps', kind: 'deployments' });
@@ -260,6 +264,24 @@ test('owner garbage collection: background, foreground and orphan propagation', 
   });
 });
 
+test('garbage collection of dependents created with an owner that does not resolve: missing, or in another namespace', async () => {
+  await withServer({}, async (_server, client) => {
+    await client.post('/api/v1/namespaces', { metadata: { name: 'other' } });
+    const rs = (await client.post(RSS, { ...deployment('owner-rs'), kind: 'ReplicaSet' })).body;
+    const elsewhere = (await client.post('/apis/apps/v1/namespaces/other/replicasets', { ...deployment('far-rs'), kind: 'ReplicaSet' })).body;
+    await client.post(PODS, pod('owned', { owner: ownerRef('ReplicaSet', 'apps/v1', rs) }));
+    await client.post(PODS, pod('dangling', { owner: ownerRef('ReplicaSet', 'apps/v1', { metadata: { name: 'gone', uid: 'no-such-uid' } }) }));
+    await client.post(PODS, pod('cross-namespace', { owner: ownerRef('ReplicaSet', 'apps/v1', elsewhere) }));
+    await eventually(async () => {
+      const pods = (await client.get(PODS)).body.items.map((p: { metadata: { name: string } }) => p.metadata.name);
+      assert.deepEqual(pods, ['owned']);
+    });
+    // Deleting the owner still collects the pod that was created with a resolving owner.
+    await client.delete(`${RSS}/owner-rs`, { propagationPolicy: 'Background' });
+    await eventually(async () => assert.deepEqual((await client.get(PODS)).body.items, []));
+  });
+});
+
 test('label and field selectors, including spec.nodeName and status.phase', async () => {
   await withServer({}, async (_server, client) => {
     await client.post('/api/v1/namespaces', { metadata: { name: 'other' } });
@@ -379,6 +401,24 @@ test('dryRun writes nothing; services get cluster IPs; events are served in both
     assert.equal(v1.body.note, 'CNI ADD failed');
     assert.equal(v1.body.regarding.name, 'x');
     assert.equal(v1.body.deprecatedCount, 1);
+  });
+});
+
+test('connections accepted by another listening socket are served like the server\'s own (the lab\'s underlay listener)', async () => {
+  await withServer({}, async (server) => {
+    const listener = net.createServer((socket) => server.serveConnection(socket));
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    try {
+      const other = new RawClient(`http://127.0.0.1:${(listener.address() as net.AddressInfo).port}`);
+      const watch = other.watch(`${PODS}?resourceVersion=${server.store.resourceVersion}`);
+      assert.equal((await other.post(PODS, pod('via-other'))).status, 201);
+      const [event] = await watch.until((es) => es.length >= 1);
+      assert.equal(event.type, 'ADDED');
+      assert.equal(event.object.metadata.name, 'via-other');
+      watch.close();
+    } finally {
+      listener.close();
+    }
   });
 });
 

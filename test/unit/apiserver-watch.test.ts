@@ -200,6 +200,33 @@ test('a selective watch sees objects enter and leave its selection as ADDED and 
   });
 });
 
+test('watchers of two versions of a resource each get the change in their own version', async () => {
+  await withServer({}, async (server, client) => {
+    const rv = server.store.resourceVersion;
+    const core = client.watch(`/api/v1/namespaces/default/events?resourceVersion=${rv}`);
+    const core2 = client.watch(`/api/v1/namespaces/default/events?resourceVersion=${rv}`);
+    const v1 = client.watch(`/apis/events.k8s.io/v1/namespaces/default/events?resourceVersion=${rv}`);
+    try {
+      await client.post('/api/v1/namespaces/default/events', {
+        metadata: { name: 'e1' }, involvedObject: { kind: 'Pod', name: 'x' }, reason: 'Failed', message: 'boom', type: 'Warning', count: 1,
+      });
+      const [a] = await core.until((es) => es.length >= 1);
+      const [b] = await core2.until((es) => es.length >= 1);
+      const [c] = await v1.until((es) => es.length >= 1);
+      assert.equal(a.object.apiVersion, 'v1');
+      assert.equal(a.object.message, 'boom');
+      assert.deepEqual(b, a, 'watchers of the same version see the same event');
+      assert.equal(c.object.apiVersion, 'events.k8s.io/v1');
+      assert.equal(c.object.note, 'boom');
+      assert.equal(c.object.metadata.resourceVersion, a.object.metadata.resourceVersion);
+    } finally {
+      core.close();
+      core2.close();
+      v1.close();
+    }
+  });
+});
+
 test('watch without resourceVersion starts with ADDED for existing objects; timeoutSeconds ends it', async () => {
   await withServer({}, async (_server, client) => {
     await client.post(PODS, pod('existing'));

@@ -15,7 +15,7 @@ import { ResourceRegistry } from './resource-registry.js';
 import { groupResourceOf, type ResourceType, type StrategyContext } from './resource-type.js';
 import { scaleOf, setAtPath } from './scale.js';
 import {
-  matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector,
+  matchesLabels, parseFieldSelector, parseLabelSelector,
   type FieldRequirement, type LabelRequirement,
 } from './selectors.js';
 import { ServiceAllocationError } from './service-allocation.js';
@@ -23,10 +23,11 @@ import { objectKeyOf, Storage, type StorageSnapshot, type StoredEvent } from './
 import { applyStrategicMergePatch } from './strategic-merge.js';
 import {
   apiVersionOf, cloneJson, isJsonObject, jsonEqual, type JsonObject, type KubeList, type KubeObject,
-  type ResourceRef, type WatchEvent,
+  type ResourceRef, type WatchEvent, type WatchEventType,
 } from './types.js';
 import { validateName } from './validation.js';
-import { parseResourceVersion, WatchHub } from './watch-hub.js';
+import { storedJson, sharedWatchLine, watchLine } from './stored-json.js';
+import { parseResourceVersion, WatchHub, type HubEvent, type StoredChange } from './watch-hub.js';
 
 export interface ApiStoreOptions {
   /** How many changes are kept for watches resuming from a resourceVersion (default 10000). */
@@ -64,6 +65,8 @@ export interface PatchOptions extends WriteOptions {
 
 export interface WriteResult {
   object: KubeObject;
+  /** The JSON text of `object` (for a stored object sent as stored: shared, not produced again). */
+  json(): string;
   /** Warning headers (unknown fields under fieldValidation=Warn). */
   warnings: string[];
   /** An update or apply created the object. */
@@ -156,6 +159,10 @@ function typeMetaFirst(obj: KubeObject, apiVersion: string, kind: string): KubeO
   return { apiVersion, kind, ...rest } as KubeObject;
 }
 
+function plainResult(object: KubeObject, warnings: string[], created: boolean): WriteResult {
+  return { object, warnings, created, json: () => JSON.stringify(object) };
+}
+
 function withoutVolatileMeta(obj: KubeObject): KubeObject {
   const { resourceVersion: _rv, managedFields: _mf, ...metadata } = obj.metadata;
   return { ...obj, metadata };
@@ -216,6 +223,28 @@ export class ApiStore {
     return typeMetaFirst(converted, apiVersionOf(rt.group, rt.version), rt.kind);
   }
 
+  /** Whether a stored object reads the same in the requested version (no conversion at all). */
+  private sentAsStored(rt: ResourceType, stored: KubeObject): boolean {
+    return !rt.fromStorage && stored.kind === rt.kind && stored.apiVersion === apiVersionOf(rt.group, rt.version);
+  }
+
+  /** The JSON text of `present(rt, stored)`, shared when the object is sent as stored. */
+  private presentJson(rt: ResourceType, stored: KubeObject): string {
+    return this.sentAsStored(rt, stored) ? storedJson(stored) : JSON.stringify(this.present(rt, stored));
+  }
+
+  /** The result of a write that stored an object: its copy is only made if someone asks. */
+  private storedResult(rt: ResourceType, stored: KubeObject, warnings: string[], created: boolean): WriteResult {
+    let object: KubeObject | undefined;
+    const presentObject = (): KubeObject => (object ??= this.present(rt, stored));
+    return {
+      get object() { return presentObject(); },
+      warnings,
+      created,
+      json: () => (object ? JSON.stringify(object) : this.presentJson(rt, stored)),
+    };
+  }
+
   private toStorage(rt: ResourceType, obj: KubeObject): KubeObject {
     const converted = rt.toStorage ? rt.toStorage(obj) : obj;
     return typeMetaFirst(converted, apiVersionOf(rt.group, rt.storageVersion), rt.kind);
@@ -246,6 +275,13 @@ export class ApiStore {
     return this.present(rt, this.stored(rt, options.namespace, name));
   }
 
+  /** `get` as JSON text (shared with watchers and the change log when sent as stored). */
+  getJson(ref: ResourceRef, name: string, options: { namespace?: string } = {}): string {
+    const rt = this.resolve(ref);
+    this.requireVerb(rt, 'get');
+    return this.presentJson(rt, this.stored(rt, options.namespace, name));
+  }
+
   /** The predicate of namespace, label and field selectors over stored objects. */
   private selection(rt: ResourceType, options: { namespace?: string; labelSelector?: string; fieldSelector?: string }) {
     const labels: LabelRequirement[] = parseLabelSelector(options.labelSelector);
@@ -256,16 +292,20 @@ export class ApiStore {
       if (!supported.has(f.field)) throw badRequest(`field label not supported: ${f.field}`);
     }
     const namespace = rt.namespaced ? options.namespace : undefined;
+    const strategy = storageRt.strategy;
+    const own = new Set(strategy.fieldLabelNames);
+    /** One field label of an object: the strategy's, else metadata's. */
+    const fieldValue = (obj: KubeObject, name: string): string => {
+      if (own.has(name)) return strategy.fieldLabel ? strategy.fieldLabel(obj, name) : strategy.fieldLabels(obj)[name] ?? '';
+      return (name === 'metadata.name' ? obj.metadata.name : obj.metadata.namespace) ?? '';
+    };
     const matches = (obj: KubeObject): boolean => {
       if (namespace && obj.metadata.namespace !== namespace) return false;
-      if (!matchesLabels(labels, obj.metadata.labels)) return false;
-      if (fields.length === 0) return true;
-      const set: Record<string, string> = {
-        'metadata.name': obj.metadata.name ?? '',
-        'metadata.namespace': obj.metadata.namespace ?? '',
-        ...storageRt.strategy.fieldLabels(obj),
-      };
-      return matchesFields(fields, set);
+      if (labels.length > 0 && !matchesLabels(labels, obj.metadata.labels)) return false;
+      for (const f of fields) {
+        if ((fieldValue(obj, f.field) === f.value) !== (f.operator === '=')) return false;
+      }
+      return true;
     };
     return { matches, selective: labels.length > 0 || fields.length > 0 };
   }
@@ -293,6 +333,19 @@ export class ApiStore {
   }
 
   list(ref: ResourceRef, options: ListOptions = {}): KubeList {
+    const { rt, metadata, page } = this.listStored(ref, options);
+    return { apiVersion: apiVersionOf(rt.group, rt.version), kind: rt.listKind, metadata, items: page.map((o) => this.present(rt, o)) };
+  }
+
+  /** `list` as JSON text: the items' text is shared with watchers and the change log. */
+  listJson(ref: ResourceRef, options: ListOptions = {}): string {
+    const { rt, metadata, page } = this.listStored(ref, options);
+    const head = JSON.stringify({ apiVersion: apiVersionOf(rt.group, rt.version), kind: rt.listKind, metadata });
+    return `${head.slice(0, -1)},"items":[${page.map((o) => this.presentJson(rt, o)).join(',')}]}`;
+  }
+
+  /** The stored objects of a list's page and the list's metadata. */
+  private listStored(ref: ResourceRef, options: ListOptions): { rt: ResourceType; metadata: KubeList['metadata']; page: KubeObject[] } {
     const rt = this.resolve(ref);
     this.requireVerb(rt, 'list');
     const { matches, selective } = this.selection(rt, options);
@@ -308,12 +361,7 @@ export class ApiStore {
       metadata.continue = encodeContinue({ rv, start: objectKeyOf(last.metadata.namespace, last.metadata.name ?? '') });
       if (!selective) metadata.remainingItemCount = candidates.length - limit;
     }
-    return {
-      apiVersion: apiVersionOf(rt.group, rt.version),
-      kind: rt.listKind,
-      metadata,
-      items: page.map((o) => this.present(rt, o)),
-    };
+    return { rt, metadata, page };
   }
 
   /**
@@ -322,6 +370,32 @@ export class ApiStore {
    */
   watch(ref: ResourceRef, options: WatchOptions, onEvent: (event: WatchEvent) => void): WatchHandle {
     const rt = this.resolve(ref);
+    return this.openWatch(rt, options, (event) => {
+      onEvent(event.type === 'BOOKMARK' ? event : { type: event.type, object: this.presentChange(rt, event) });
+    }, (status) => onEvent({ type: 'ERROR', object: status }));
+  }
+
+  /**
+   * The same watch, each event as its line of a JSON watch stream. A change sent in its stored
+   * form (the usual case: the watched version is the storage version) is encoded once, and the
+   * same bytes go to every watcher.
+   */
+  watchJson(ref: ResourceRef, options: WatchOptions, onLine: (line: Buffer, type: WatchEventType) => void): WatchHandle {
+    const rt = this.resolve(ref);
+    return this.openWatch(rt, options, (event) => {
+      if (event.type === 'BOOKMARK') onLine(watchLine(event.type, event.object), event.type);
+      else if (!event.resourceVersion && this.sentAsStored(rt, event.stored)) onLine(sharedWatchLine(event.type, event.stored), event.type);
+      else onLine(watchLine(event.type, this.presentChange(rt, event)), event.type);
+    }, (status) => onLine(watchLine('ERROR', status), 'ERROR'));
+  }
+
+  private presentChange(rt: ResourceType, change: StoredChange): KubeObject {
+    const object = this.present(rt, change.stored);
+    if (change.resourceVersion) object.metadata.resourceVersion = change.resourceVersion;
+    return object;
+  }
+
+  private openWatch(rt: ResourceType, options: WatchOptions, onEvent: (event: HubEvent) => void, onExpired: (status: KubeObject) => void): WatchHandle {
     this.requireVerb(rt, 'watch');
     const { matches } = this.selection(rt, options);
     if (options.resourceVersionMatch && !options.sendInitialEvents) {
@@ -331,7 +405,6 @@ export class ApiStore {
       return this.hub.watch({
         storageKey: rt.storageKey,
         matches,
-        convert: (stored) => this.present(rt, stored),
         bookmark: (rv, initialEventsEnd) => ({
           kind: rt.kind,
           apiVersion: apiVersionOf(rt.group, rt.version),
@@ -346,7 +419,7 @@ export class ApiStore {
       }, onEvent);
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== 410) throw err;
-      onEvent({ type: 'ERROR', object: err.toStatus() as unknown as KubeObject });
+      onExpired(err.toStatus() as unknown as KubeObject);
       return { stop() {} };
     }
   }
@@ -447,9 +520,9 @@ export class ApiStore {
 
     const key = objectKeyOf(meta.namespace, meta.name!);
     if (this.storage.get(rt.storageKey, key)) throw alreadyExists(groupResourceOf(rt), meta.name!);
-    if (options.dryRun) return { object: obj, warnings, created: true };
+    if (options.dryRun) return plainResult(obj, warnings, true);
     const event = this.storage.commit('ADDED', rt.storageKey, key, this.toStorage(rt, obj));
-    return { object: this.present(rt, event.object), warnings, created: true };
+    return this.storedResult(rt, event.object, warnings, true);
   }
 
   private freeGeneratedName(rt: ResourceType, namespace: string | undefined, prefix: string): string {
@@ -529,14 +602,14 @@ export class ApiStore {
     if (rt.strategy.generation && !jsonEqual(specPart(next, rt.status), specPart(old, rt.status))) {
       next.metadata.generation = (old.metadata.generation ?? 0) + 1;
     }
-    if (jsonEqual(withoutVolatileMeta(next), withoutVolatileMeta(old))) return { object: old, warnings, created: false };
-    if (options.dryRun) return { object: next, warnings, created: false };
+    if (jsonEqual(withoutVolatileMeta(next), withoutVolatileMeta(old))) return plainResult(old, warnings, false);
+    if (options.dryRun) return plainResult(next, warnings, false);
     const key = objectKeyOf(old.metadata.namespace, old.metadata.name ?? '');
     const deletionComplete = next.metadata.deletionTimestamp !== undefined &&
       (next.metadata.finalizers ?? []).length === 0 && !rt.strategy.blocksDeletion?.(next) &&
       (next.metadata.deletionGracePeriodSeconds ?? 0) === 0;
     const event = this.storage.commit(deletionComplete ? 'DELETED' : 'MODIFIED', rt.storageKey, key, this.toStorage(rt, next));
-    return { object: this.present(rt, event.object), warnings, created: false };
+    return this.storedResult(rt, event.object, warnings, false);
   }
 
   // ---- patch ------------------------------------------------------------------------------------

@@ -15,18 +15,23 @@ import {
   validateObjectMeta, validatePod, validatePodUpdate, validateWorkload, validateWorkloadUpdate,
 } from './validation.js';
 
-function field(obj: KubeObject, path: string): string {
+function field(obj: KubeObject, parts: string[]): string {
   let node: unknown = obj;
-  for (const part of path.split('.')) node = isJsonObject(node) ? node[part] : undefined;
+  for (const part of parts) node = isJsonObject(node) ? node[part] : undefined;
   if (node === undefined || node === null) return '';
   return typeof node === 'object' ? JSON.stringify(node) : String(node);
 }
 
 /** A strategy whose field labels are the given object paths. */
 function fieldsFrom(paths: string[], extra: (obj: KubeObject) => Record<string, string> = () => ({})) {
+  const parts = new Map(paths.map((p) => [p, p.split('.')]));
   return {
     fieldLabelNames: [...paths, ...Object.keys(extra({ metadata: {} }))],
-    fieldLabels: (obj: KubeObject) => ({ ...Object.fromEntries(paths.map((p) => [p, field(obj, p)])), ...extra(obj) }),
+    fieldLabels: (obj: KubeObject) => ({ ...Object.fromEntries(paths.map((p) => [p, field(obj, parts.get(p)!)])), ...extra(obj) }),
+    fieldLabel: (obj: KubeObject, name: string) => {
+      const path = parts.get(name);
+      return path ? field(obj, path) : extra(obj)[name] ?? '';
+    },
   };
 }
 
@@ -150,7 +155,7 @@ const eventFieldLabels = fieldsFrom(
   ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid',
     'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath',
     'reason', 'reportingComponent', 'type'],
-  (e) => ({ source: field(e, 'source.component') }),
+  (e) => ({ source: field(e, ['source', 'component']) }),
 );
 
 const eventStrategy = baseStrategy('Event', { allowCreateOnUpdate: true, ...eventFieldLabels });

@@ -229,8 +229,6 @@ export function customResourceTypes(crd: KubeObject): ResourceType[] {
         extraSubresources: [],
         storageKey: `${group}/${String(names.plural)}`,
         storageVersion,
-        fromStorage: (obj: KubeObject) => ({ ...obj, apiVersion: `${group}/${version}` }),
-        toStorage: (obj: KubeObject) => ({ ...obj, apiVersion: `${group}/${storageVersion}` }),
         strategy: customResourceStrategy(v, hasStatus),
         table: customResourceTable(printerColumnsOf(v)),
         crdName: crd.metadata.name,

@@ -5,7 +5,7 @@ import { FOREGROUND_FINALIZER, ORPHAN_FINALIZER, type ApiStore } from './api-sto
 import { attempt, ReconcileLoop } from './reconcile-loop.js';
 import type { StoredEvent } from './storage.js';
 import { mutate, storedEntries, type StoredEntry } from './stored-entries.js';
-import { jsonEqual } from './types.js';
+import { jsonEqual, type KubeObject } from './types.js';
 
 function hasFinalizer(entry: StoredEntry, finalizer: string): boolean {
   return (entry.obj.metadata.finalizers ?? []).includes(finalizer);
@@ -17,11 +17,42 @@ function removeFinalizer(store: ApiStore, entry: StoredEntry, finalizer: string)
   }));
 }
 
-/** Deletions, owner references and the start of a deletion are what the collector acts on. */
-function ownershipChanged(event: StoredEvent): boolean {
+/**
+ * The namespace of every stored object by uid ('' for cluster-scoped ones): enough to tell, as a
+ * change is committed, whether each owner it references resolves (the rule of `ownerOf` below).
+ */
+class OwnerIndex {
+  private readonly namespaces = new Map<string, string>();
+
+  constructor(store: ApiStore) {
+    for (const entry of storedEntries(store)) this.add(entry.obj, entry.rt.namespaced);
+  }
+
+  private add(obj: KubeObject, namespaced: boolean): void {
+    if (obj.metadata.uid) this.namespaces.set(obj.metadata.uid, namespaced ? obj.metadata.namespace ?? '' : '');
+  }
+
+  update(event: StoredEvent, namespaced: boolean): void {
+    if (!event.object.metadata.uid) return;
+    if (event.type === 'DELETED') this.namespaces.delete(event.object.metadata.uid);
+    else this.add(event.object, namespaced);
+  }
+
+  resolves(dependent: KubeObject, uid: string): boolean {
+    const namespace = this.namespaces.get(uid);
+    return namespace !== undefined && (namespace === '' || namespace === dependent.metadata.namespace);
+  }
+}
+
+/**
+ * Deletions, owner references and the start of a deletion are what the collector acts on. A new
+ * object whose owners all exist gives a pass nothing to do (the common case: a pod created by
+ * its ReplicaSet), so it does not cost one.
+ */
+function ownershipChanged(event: StoredEvent, owners: OwnerIndex): boolean {
   if (event.type === 'DELETED') return true;
   const meta = event.object.metadata;
-  if (event.type === 'ADDED') return (meta.ownerReferences ?? []).length > 0;
+  if (event.type === 'ADDED') return (meta.ownerReferences ?? []).some((r) => !owners.resolves(event.object, r.uid));
   const prev = event.prev?.metadata ?? {};
   return !jsonEqual(meta.ownerReferences, prev.ownerReferences) ||
     meta.deletionTimestamp !== prev.deletionTimestamp || !jsonEqual(meta.finalizers, prev.finalizers);
@@ -31,7 +62,11 @@ export class GarbageCollector {
   private readonly loop: ReconcileLoop;
 
   constructor(private readonly store: ApiStore, onError?: (err: unknown) => void) {
-    this.loop = new ReconcileLoop(store, () => this.pass(), ownershipChanged, onError);
+    const owners = new OwnerIndex(store);
+    this.loop = new ReconcileLoop(store, () => this.pass(), (event) => {
+      owners.update(event, store.registry.storageType(event.storageKey)?.namespaced ?? false);
+      return ownershipChanged(event, owners);
+    }, onError);
   }
 
   stop(): void {

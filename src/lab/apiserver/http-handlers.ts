@@ -6,7 +6,7 @@ import type {
 } from './api-store.js';
 import { badRequest, PATCH_MEDIA_TYPES, resourceNotFound, unsupportedMediaType } from './errors.js';
 import {
-  parseJsonBody, queryBool, queryInt, queryString, readBody, sendJson, successStatus, warningHeader,
+  parseJsonBody, queryBool, queryInt, queryString, readBody, sendJson, sendJsonText, successStatus, warningHeader,
 } from './http-util.js';
 import { negotiateObjectFormat, type ObjectFormat } from './negotiation.js';
 import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf.js';
@@ -175,10 +175,12 @@ export async function handleResourceRequest(
     case 'get': {
       const format = negotiateObjectFormat(req.headers.accept);
       if (sub === 'scale') return sendJson(res, 200, store.getScale(ref, name, request));
+      if (format === 'json') return sendJsonText(res, 200, store.getJson(ref, name, request));
       return sendJson(res, 200, renderObject(rt, store.get(ref, name, request), format, query));
     }
     case 'list': {
       const format = negotiateObjectFormat(req.headers.accept);
+      if (format === 'json') return sendJsonText(res, 200, store.listJson(ref, listOptions(request, query)));
       return sendJson(res, 200, renderList(rt, store.list(ref, listOptions(request, query)), format, query));
     }
     case 'watch': {
@@ -237,7 +239,7 @@ async function handleCreate(
   }
   if (request.subresource !== undefined) throw resourceNotFound();
   const result = ctx.store.createWithWarnings(refOf(request), body, writeOptions(request, query));
-  sendJson(res, 201, result.object, warningHeaders(result));
+  sendJsonText(res, 201, result.json(), warningHeaders(result));
 }
 
 async function handleUpdate(
@@ -255,7 +257,7 @@ async function handleUpdate(
   }
   const subresource = request.subresource as 'status' | 'finalize' | undefined;
   const result = ctx.store.updateWithWarnings(ref, body, { ...options, name: request.name, subresource });
-  sendJson(res, result.created ? 201 : 200, result.object, warningHeaders(result));
+  sendJsonText(res, result.created ? 201 : 200, result.json(), warningHeaders(result));
 }
 
 function parsePatchBody(type: PatchType, body: Buffer): unknown {
@@ -283,5 +285,5 @@ async function handlePatch(
   if (request.subresource === 'scale') return sendJson(res, 200, ctx.store.patchScale(ref, name, type, patch, options));
   const subresource = request.subresource as 'status' | undefined;
   const result = ctx.store.patchWithWarnings(ref, name, type, patch, { ...options, subresource });
-  sendJson(res, result.created ? 201 : 200, result.object, warningHeaders(result));
+  sendJsonText(res, result.created ? 201 : 200, result.json(), warningHeaders(result));
 }

@@ -38,18 +38,37 @@ export class ResourceRegistry {
   }
 
   all(): ResourceType[] {
-    return [...this.builtins, ...[...this.custom.values()].flat()];
+    return [...this.served()];
   }
 
+  /** Every served type, computed once per change of the custom resources (every request looks here). */
+  private served(): ResourceType[] {
+    return (this.cache ??= [...this.builtins, ...[...this.custom.values()].flat()]);
+  }
+
+  private cache: ResourceType[] | undefined;
+  private readonly byRef = new Map<string, ResourceType>();
+  private readonly byStorageKey = new Map<string, ResourceType | undefined>();
+
   lookup(group: string, version: string, resource: string): ResourceType | undefined {
-    return this.all().find((rt) => rt.group === group && rt.version === version && rt.resource === resource);
+    // Only hits are remembered: any URL may ask for a resource that does not exist.
+    const key = `${group}/${version}/${resource}`;
+    let found = this.byRef.get(key);
+    if (!found) {
+      found = this.served().find((rt) => rt.group === group && rt.version === version && rt.resource === resource);
+      if (found) this.byRef.set(key, found);
+    }
+    return found;
   }
 
   /** The type objects of a storage bucket are stored as. */
   storageType(storageKey: string): ResourceType | undefined {
-    // The storage key starts with the owning group: events.k8s.io/v1 events live in "/events".
-    const group = storageKey.slice(0, storageKey.indexOf('/'));
-    return this.all().find((rt) => rt.storageKey === storageKey && rt.group === group && rt.version === rt.storageVersion);
+    if (!this.byStorageKey.has(storageKey)) {
+      // The storage key starts with the owning group: events.k8s.io/v1 events live in "/events".
+      const group = storageKey.slice(0, storageKey.indexOf('/'));
+      this.byStorageKey.set(storageKey, this.served().find((rt) => rt.storageKey === storageKey && rt.group === group && rt.version === rt.storageVersion));
+    }
+    return this.byStorageKey.get(storageKey);
   }
 
   isBuiltinGroup(group: string): boolean {
@@ -77,6 +96,9 @@ export class ResourceRegistry {
   setCustomResources(crdName: string, types: ResourceType[]): void {
     if (types.length === 0) this.custom.delete(crdName);
     else this.custom.set(crdName, types);
+    this.cache = undefined;
+    this.byRef.clear();
+    this.byStorageKey.clear();
     for (const listener of this.listeners) listener();
   }
 

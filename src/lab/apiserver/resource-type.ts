@@ -48,6 +48,8 @@ export interface Strategy {
   fieldLabelNames: string[];
   /** The values of the supported field labels for an object. */
   fieldLabels(obj: KubeObject): Record<string, string>;
+  /** The value of one supported field label (what selectors evaluate per object and watcher). */
+  fieldLabel?(obj: KubeObject, name: string): string;
   defaults?(obj: KubeObject): void;
   prepareForCreate?(obj: KubeObject, ctx: StrategyContext): void;
   prepareForUpdate?(obj: KubeObject, old: KubeObject, ctx: StrategyContext): void;

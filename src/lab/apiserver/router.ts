@@ -22,6 +22,7 @@ export type Route =
   | { kind: 'group-list' }
   | { kind: 'group'; group: string }
   | { kind: 'resource-list'; group: string; version: string }
+  | { kind: 'openapi-v2' }
   | { kind: 'openapi-v3-index' }
   | { kind: 'openapi-v3-doc'; groupVersionPath: string }
   | { kind: 'not-found' };
@@ -78,6 +79,7 @@ export function route(method: string, pathname: string, query: URLSearchParams):
     case 'readyz':
       return { kind: 'health' };
     case 'openapi':
+      if (a === 'v2' && parts.length === 2) return { kind: 'openapi-v2' };
       if (a === 'v3' && parts.length === 2) return { kind: 'openapi-v3-index' };
       if (a === 'v3') return { kind: 'openapi-v3-doc', groupVersionPath: parts.slice(2).join('/') };
       return { kind: 'not-found' };

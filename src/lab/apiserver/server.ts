@@ -2,7 +2,7 @@
 // listens on loopback for one lab). It wires the store, the server-side controllers (garbage
 // collector, namespace/CRD finalizers), optional persistence and the HTTP routes.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { ApiStore, type ApiStoreOptions } from './api-store.js';
 import {
   aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, legacyApiVersions, SERVER_VERSION,
@@ -13,7 +13,7 @@ import { handleResourceRequest, type HandlerContext } from './http-handlers.js';
 import { sendError, sendJson } from './http-util.js';
 import { LifecycleControllers } from './lifecycle.js';
 import { aggregatedDiscoveryContentType, negotiateAggregatedDiscovery } from './negotiation.js';
-import { openApiV3Document, openApiV3Index } from './openapi.js';
+import { acceptsOpenApiV2Protobuf, OPENAPI_V2_PROTOBUF, openApiV2Json, openApiV2Protobuf, openApiV3Document, openApiV3Index } from './openapi.js';
 import { loadState, StateSaver } from './persistence.js';
 import { route, type Route } from './router.js';
 import type { ActiveWatch } from './watch-stream.js';
@@ -23,9 +23,9 @@ export interface ApiServerOptions extends ApiStoreOptions {
   host?: string;
   /** Port to listen on; 0 (the default) picks a free one. */
   port?: number;
-  /** JSON file the state is loaded from at start and saved to after writes. */
+  /** File the state is loaded from at start and saved to (with its change logs) after writes. */
   stateFile?: string;
-  /** Debounce of state file writes in ms (default 100). */
+  /** Changes are appended to the state's log at most this long after they are committed (default 20 ms). */
   saveDebounceMs?: number;
   /** Receives one line per request and controller errors (default: silent). */
   log?: (line: string) => void;
@@ -39,6 +39,11 @@ export interface ApiServer {
   store: ApiStore;
   /** Ends every open watch stream, as a restart of kube-apiserver would (clients must re-watch). */
   dropWatches(): void;
+  /**
+   * Serves a connection accepted by another listening socket (one made inside another network
+   * namespace, see src/lab/netns-proxy.ts) as if this server had accepted it.
+   */
+  serveConnection(socket: Socket): void;
   /** Ends watches, stops controllers, saves state and closes the listener. */
   close(): Promise<void>;
 }
@@ -86,6 +91,14 @@ function serveRoute(
       if (!doc) throw resourceNotFound();
       return sendJson(res, 200, doc);
     }
+    case 'openapi-v2':
+      if (acceptsOpenApiV2Protobuf(req.headers.accept)) {
+        const body = openApiV2Protobuf();
+        res.writeHead(200, { 'Content-Type': OPENAPI_V2_PROTOBUF, 'Content-Length': body.length });
+        res.end(body);
+        return;
+      }
+      return sendJson(res, 200, openApiV2Json());
     case 'openapi-v3-index':
       return sendJson(res, 200, openApiV3Index(registry));
     case 'openapi-v3-doc': {
@@ -103,7 +116,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const log = options.log ?? (() => {});
   const store = new ApiStore(options);
   if (options.stateFile) loadState(store, options.stateFile);
-  const saver = options.stateFile ? new StateSaver(store, options.stateFile, options.saveDebounceMs) : undefined;
+  const saver = options.stateFile ? new StateSaver(store, options.stateFile, { debounceMs: options.saveDebounceMs }) : undefined;
   const onControllerError = (err: unknown): void => log(`controller error: ${err instanceof Error ? err.stack : String(err)}`);
   const gc = new GarbageCollector(store, onControllerError);
   const lifecycle = new LifecycleControllers(store, onControllerError);
@@ -139,7 +152,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       dropWatches();
       gc.stop();
       lifecycle.stop();
-      saver?.close();
+      await saver?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -148,5 +161,9 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     return closing;
   };
 
-  return { url: `http://${serverAddress}`, port, store, dropWatches, close };
+  const serveConnection = (socket: Socket): void => {
+    server.emit('connection', socket);
+  };
+
+  return { url: `http://${serverAddress}`, port, store, dropWatches, serveConnection, close };
 }

@@ -2,7 +2,7 @@
 // containers, workload selectors, immutable fields), with kube-apiserver's messages.
 import type { FieldError } from './errors.js';
 import { requirementsFromLabelSelector, matchesLabels } from './selectors.js';
-import { isJsonObject, type JsonObject, type KubeObject } from './types.js';
+import { isJsonObject, jsonEqual, type JsonObject, type KubeObject } from './types.js';
 
 const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const DNS1123_SUBDOMAIN = `${DNS1123_LABEL}(\\.${DNS1123_LABEL})*`;
@@ -113,11 +113,11 @@ function mutablePodSpecView(spec: unknown): unknown {
   delete view.activeDeadlineSeconds;
   delete view.tolerations;
   delete view.terminationGracePeriodSeconds;
-  return JSON.parse(JSON.stringify(view));
+  return view;
 }
 
 export function validatePodUpdate(pod: KubeObject, old: KubeObject): FieldError[] {
-  if (JSON.stringify(mutablePodSpecView(pod.spec)) === JSON.stringify(mutablePodSpecView(old.spec))) return [];
+  if (jsonEqual(mutablePodSpecView(pod.spec), mutablePodSpecView(old.spec))) return [];
   return [{
     type: 'FieldValueForbidden',
     field: 'spec',

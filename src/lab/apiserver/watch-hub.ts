@@ -2,14 +2,25 @@
 // live changes, each delivered exactly once and in resourceVersion order; periodic bookmarks.
 import { badRequest } from './errors.js';
 import type { Storage, StoredEvent } from './storage.js';
-import type { KubeObject, WatchEvent } from './types.js';
+import type { KubeObject } from './types.js';
+
+/**
+ * A change as one watcher sees it, still in stored form: whoever delivers it converts it (to an
+ * object of the requested version, or to the bytes of a JSON watch line shared by every watcher).
+ */
+export interface StoredChange {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  stored: KubeObject;
+  /** Set when the object is shown in an earlier state at this later resourceVersion. */
+  resourceVersion?: string;
+}
+
+export type HubEvent = StoredChange | { type: 'BOOKMARK'; object: KubeObject };
 
 export interface WatchRequest {
   storageKey: string;
   /** Whether a stored object is selected (namespace, label and field selectors). */
   matches(stored: KubeObject): boolean;
-  /** Stored form → the form the watcher asked for (version conversion). */
-  convert(stored: KubeObject): KubeObject;
   /** The object of a BOOKMARK event at a resourceVersion. */
   bookmark(rv: number, initialEventsEnd: boolean): KubeObject;
   /** Unset or "0": start with ADDED events for the current state. Else resume after it. */
@@ -27,10 +38,10 @@ export class WatchHub {
   constructor(private readonly storage: Storage) {}
 
   /** Starts a watch; throws (410 Expired, 400) before delivering anything if it cannot start. */
-  watch(req: WatchRequest, onEvent: (event: WatchEvent) => void): WatchSubscription {
+  watch(req: WatchRequest, onEvent: (event: HubEvent) => void): WatchSubscription {
     let lastRv = 0;
     let stopped = false;
-    const emit = (event: WatchEvent): void => {
+    const emit = (event: HubEvent): void => {
       if (!stopped) onEvent(event);
     };
     const onStored = (event: StoredEvent): void => {
@@ -47,7 +58,7 @@ export class WatchHub {
       req.resourceVersion === undefined || req.resourceVersion === '' || req.resourceVersion === '0';
     if (initial) {
       for (const obj of this.storage.list(req.storageKey)) {
-        if (req.matches(obj)) emit({ type: 'ADDED', object: req.convert(obj) });
+        if (req.matches(obj)) emit({ type: 'ADDED', stored: obj });
       }
       lastRv = this.storage.resourceVersion;
       if (req.sendInitialEvents && req.allowWatchBookmarks) {
@@ -78,21 +89,17 @@ export class WatchHub {
    * What a selective watcher sees of a change (the watch cache's rules): an object that starts
    * matching is ADDED, one that stops matching is DELETED (in its previous state).
    */
-  private translate(event: StoredEvent, req: WatchRequest): WatchEvent | undefined {
+  private translate(event: StoredEvent, req: WatchRequest): StoredChange | undefined {
     const now = req.matches(event.object);
-    if (event.type === 'ADDED') return now ? { type: 'ADDED', object: req.convert(event.object) } : undefined;
+    if (event.type === 'ADDED') return now ? { type: 'ADDED', stored: event.object } : undefined;
     if (event.type === 'DELETED') {
       const before = event.prev ? req.matches(event.prev) : now;
-      return before || now ? { type: 'DELETED', object: req.convert(event.object) } : undefined;
+      return before || now ? { type: 'DELETED', stored: event.object } : undefined;
     }
     const before = event.prev ? req.matches(event.prev) : false;
-    if (now && before) return { type: 'MODIFIED', object: req.convert(event.object) };
-    if (now) return { type: 'ADDED', object: req.convert(event.object) };
-    if (before && event.prev) {
-      const gone = req.convert(event.prev);
-      gone.metadata.resourceVersion = String(event.rv);
-      return { type: 'DELETED', object: gone };
-    }
+    if (now && before) return { type: 'MODIFIED', stored: event.object };
+    if (now) return { type: 'ADDED', stored: event.object };
+    if (before && event.prev) return { type: 'DELETED', stored: event.prev, resourceVersion: String(event.rv) };
     return undefined;
   }
 }

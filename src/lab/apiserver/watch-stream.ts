@@ -4,7 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiStore, WatchOptions } from './api-store.js';
 import type { ResourceType } from './resource-type.js';
 import { buildTable, type IncludeObject } from './table.js';
-import type { KubeObject, ResourceRef, WatchEvent } from './types.js';
+import { watchLine } from './stored-json.js';
+import type { KubeObject, ResourceRef, WatchEvent, WatchEventType } from './types.js';
 
 export interface WatchStreamOptions {
   watch: WatchOptions;
@@ -36,9 +37,9 @@ export function streamWatch(
   let firstTable = true;
   let timer: NodeJS.Timeout | undefined;
   let handle: { stop(): void } | undefined;
-  const early: string[] = [];
+  const early: Buffer[] = [];
 
-  const encode = (event: WatchEvent): string => {
+  const tableLine = (event: WatchEvent): Buffer => {
     let object: unknown = event.object;
     if (options.table && (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED')) {
       object = buildTable(rt.table, [event.object as KubeObject], {
@@ -48,7 +49,19 @@ export function streamWatch(
       });
       firstTable = false;
     }
-    return `${JSON.stringify({ type: event.type, object })}\n`;
+    return watchLine(event.type, object);
+  };
+
+  // Lines are gathered and written once per turn of the event loop: one chunk (one system call)
+  // for all the changes the requests of that turn made, rather than one per change.
+  let queued: Buffer[] = [];
+  let flushing: NodeJS.Immediate | undefined;
+  const flush = (): void => {
+    clearImmediate(flushing);
+    flushing = undefined;
+    if (queued.length === 0) return;
+    res.write(queued.length === 1 ? queued[0]! : Buffer.concat(queued));
+    queued = [];
   };
 
   const watcher: ActiveWatch = {
@@ -58,19 +71,28 @@ export function streamWatch(
       handle?.stop();
       clearTimeout(timer);
       active.delete(watcher);
-      if (headersWritten) res.end();
+      if (headersWritten) {
+        flush();
+        res.end();
+      }
     },
   };
 
-  const onEvent = (event: WatchEvent): void => {
+  const onLine = (line: Buffer, type: WatchEventType): void => {
     if (ended) return;
-    const line = encode(event);
-    if (headersWritten) res.write(line);
-    else early.push(line);
-    if (event.type === 'ERROR') watcher.end();
+    if (headersWritten) {
+      queued.push(line);
+      flushing ??= setImmediate(flush);
+    } else {
+      early.push(line);
+    }
+    if (type === 'ERROR') watcher.end();
   };
 
-  handle = store.watch(ref, options.watch, onEvent);
+  // Plain JSON watches get lines shared with every other watcher of the change (watchJson).
+  handle = options.table
+    ? store.watch(ref, options.watch, (event) => onLine(tableLine(event), event.type))
+    : store.watchJson(ref, options.watch, onLine);
   if (ended) handle.stop();
 
   res.writeHead(200, {
@@ -79,7 +101,7 @@ export function streamWatch(
     'Transfer-Encoding': 'chunked',
   });
   headersWritten = true;
-  for (const line of early) res.write(line);
+  if (early.length > 0) res.write(Buffer.concat(early));
   if (ended) {
     res.end();
     return;
