@@ -215,7 +215,7 @@ runBenchmark(async () => {
   const profDir = path.join(os.tmpdir(), `${NAME}-prof-${process.pid}`);
   onCleanup('lab', () => {
     spawnSync(process.execPath, [FAST, 'lab', 'down', '--dir', dir], { stdio: 'ignore' });
-    fs.rmSync(profDir, { recursive: true, force: true }); // after down: profiled processes write on exit
+    if (opts.profile) log(`CPU profiles kept in ${profDir} (open them in Chrome DevTools or speedscope)`); // written on exit, after down
   });
   const upStarted = performance.now();
   const up = spawnSync(process.execPath, [FAST, 'lab', 'up', '--nodes', String(opts.nodes), '--name', NAME, '--port', String(opts.port), '--dir', dir], { encoding: 'utf8', timeout: 300_000 });
@@ -353,10 +353,10 @@ runBenchmark(async () => {
   }).sort((a, b) => b.self + b.children - (a.self + a.children));
   out.push(table(['process', 'CPU s (own)', 'CPU s (children)', 'share of the run'], rows.map((r) => [r.g, fmt(r.self, 1), fmt(r.children, 1), `${fmt(((r.self + r.children) / (total * os.cpus().length)) * 100, 0)}%`])));
   out.push('');
-  const stateFile = path.join(dir, 'apiserver-state.json');
-  if (fs.existsSync(stateFile)) {
-    out.push(`The lab API server's state file (rewritten whole, synchronously, at most every 100 ms while objects change) is ${fmt(fs.statSync(stateFile).size / 2 ** 20, 1)} MiB at the end.`);
-    out.push('');
+  const stateFiles = fs.readdirSync(dir).filter((f) => f.startsWith('apiserver-state.json'));
+  if (stateFiles.length) {
+    const bytes = stateFiles.reduce((sum, f) => sum + fs.statSync(path.join(dir, f)).size, 0);
+    out.push(`The lab API server's state (a snapshot plus an append-only change log written asynchronously, src/lab/apiserver/persistence.ts) is ${fmt(bytes / 2 ** 20, 1)} MiB in ${stateFiles.length} file(s) at the end.`);
   }
   out.push(`Progress (Running pods by second): ${samples.filter((_, i) => i % Math.max(1, Math.round(samples.length / 15)) === 0 || _ === samples[samples.length - 1]).map((s) => `${fmt(s.t, 0)} s ${s.running}`).join(', ')}.`);
   if (profiles.length) {
