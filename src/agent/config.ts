@@ -36,8 +36,12 @@ export interface AgentConfig {
   nodeIp?: string;
   vni: number;
   vxlanPort: number;
-  /** How programs are attached to devices: tcx links where the kernel has them (auto, the
-   *  default), or always tcx (fail without), or always clsact + cls_bpf (tc). */
+  /** How programs are attached to devices: clsact + cls_bpf (tc, the default), tcx links where
+   *  the kernel has them (auto), or always tcx (fail without). Not tcx by default: on this
+   *  kernel a tcx attach and a detach each wait an RCU grace period while holding RTNL (~12 ms
+   *  measured, against 0.1 ms for cls_bpf), which adds that to every CNI ADD and DEL and stalls
+   *  every other link operation of the machine meanwhile; tcx saves ~0.4 µs per same-node
+   *  round trip. See docs/benchmarks.md ("tcx or cls_bpf for pod veths"). */
   attachMode: 'auto' | 'tcx' | 'tc';
   /** kubernetes mode: upper bound of the per-node block of a pool (addresses a node prefers). */
   ipamBlockSize?: number;
@@ -61,7 +65,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   datapathMode: 'overlay',
   vni: 1,
   vxlanPort: 8472,
-  attachMode: 'auto',
+  attachMode: 'tc',
   ipamBlockSize: 64,
   ipamSyncTimeoutSeconds: 120,
 };

@@ -105,8 +105,8 @@ export class NodeDatapath {
 
   private constructor(private readonly obj: LoadedBpfObject, private readonly netObj: LoadedBpfObject, readonly bpffsDir: string, readonly attach: AttachChoice) {}
 
-  /** `attach`: 'auto' takes tcx links where the kernel has them, else clsact + cls_bpf. */
-  static open(bpfDir: string, bpffsDir: string, attach: AttachMode | 'auto' = 'auto'): NodeDatapath {
+  /** `attach`: 'auto' takes tcx links where the kernel has them, else clsact + cls_bpf (see config.ts for why 'tc' is the agent's default). */
+  static open(bpfDir: string, bpffsDir: string, attach: AttachMode | 'auto' = 'tc'): NodeDatapath {
     ensureBpffs(bpffsDir);
     const pod = LoadedBpfObject.load(path.join(bpfDir, 'fast_pod.o'), bpffsDir);
     let netObj: LoadedBpfObject;

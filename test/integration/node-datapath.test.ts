@@ -42,12 +42,15 @@ function tcpEcho(client: TestNetns, server: TestNetns, serverIp: string, port: n
   });
 }
 
-describe('three pods on one node', () => {
+describe('three pods on one node (attachMode tcx)', () => {
   let node: TestNode;
   const pods: Array<{ pod: TestNetns; ip: string; containerId: string }> = [];
 
   before(async () => {
     node = new TestNode();
+    // tcx here, so adoption of pinned links is covered; the default (tc) runs in every other node below.
+    const cfg = JSON.parse(fs.readFileSync(node.configPath, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(node.configPath, JSON.stringify({ ...cfg, attachMode: 'tcx' }));
     await node.startAgent();
     for (let i = 0; i < 3; i++) pods.push(node.addPod());
   });
@@ -92,6 +95,7 @@ describe('three pods on one node', () => {
     assert.ok(a.links.every((l) => l.direction === 'ingress' && !l.defunct));
     assert.match(node.ctl('status'), /Attach: +tcx links \(3 pinned under /);
     assert.match(node.agentLog, /"attachMode":"tcx"/);
+    assert.match(a.reason, /configured/);
     assert.doesNotMatch(node.ns.exec('tc', 'qdisc', 'show'), /clsact/, 'no qdisc in front of the programs');
   });
 
@@ -201,6 +205,12 @@ describe('every CNI version', () => {
     await node.startAgent();
   });
   after(async () => node?.destroy());
+
+  test('with no attachMode configured, programs attach with clsact + cls_bpf (no link pinned)', () => {
+    const a = attachStatus(node);
+    assert.equal(a.mode, 'tc');
+    assert.deepEqual(a.links, []);
+  });
 
   for (const v of VERSIONS) {
     test(`ADD, CHECK, DEL with cniVersion ${v}`, () => {

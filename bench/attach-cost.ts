@@ -1,0 +1,77 @@
+// What attaching and detaching the pod program costs, clsact + cls_bpf against a tcx link,
+// side by side: the part of every CNI ADD and DEL that depends on the attach mode.
+//
+//   node --import tsx bench/attach-cost.ts [--devices 30] [--rounds 4]
+//
+// One scratch namespace with fresh veths (made before the clock starts); fast_pod.o loaded
+// once with its maps pinned in a private bpffs. Each round attaches the program to every
+// device's ingress in one mode, then detaches it, timing each call; the modes alternate
+// round by round. Wall time per call, as the agent's event loop sees it.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { LoadedBpfObject } from '../src/dataplane/bpf/bpf-object.js';
+import { attachTc, detachTc, setAttachMode, type AttachMode } from '../src/dataplane/bpf/tc.js';
+import { ensureBpffs, removeBpffs } from '../src/dataplane/net/bpffs.js';
+import { withNetnsSync } from '../src/dataplane/net/netns.js';
+import { onCleanup, runBenchmark } from './lib/cleanup.js';
+import { environmentLine, fmt, log, percentile, parseFlags, table } from './lib/report.js';
+
+const flags = parseFlags({ devices: 30, rounds: 4 });
+const NS = `fattach${process.pid}`;
+
+function makeDevices(mode: AttachMode, round: number): number[] {
+  const ifindexes: number[] = [];
+  for (let i = 0; i < flags.devices; i++) {
+    const name = `h${mode}${round}x${i}`;
+    execFileSync('ip', ['-n', NS, 'link', 'add', name, 'type', 'veth', 'peer', 'name', `p${name}`.slice(0, 15)]);
+    const [link] = JSON.parse(execFileSync('ip', ['-n', NS, '-j', 'link', 'show', name], { encoding: 'utf8' })) as Array<{ ifindex: number }>;
+    ifindexes.push(link!.ifindex);
+  }
+  return ifindexes;
+}
+
+function timeEach(ifindexes: number[], fn: (ifindex: number) => void): number[] {
+  return withNetnsSync(`/var/run/netns/${NS}`, () => ifindexes.map((ifindex) => {
+    const t = performance.now();
+    fn(ifindex);
+    return performance.now() - t;
+  }));
+}
+
+runBenchmark(async () => {
+  execFileSync('ip', ['netns', 'add', NS]);
+  onCleanup('namespace', () => execFileSync('ip', ['netns', 'del', NS]));
+  const pinDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fast-attach-'));
+  ensureBpffs(pinDir);
+  onCleanup('bpffs', () => removeBpffs(pinDir));
+  const linkDir = path.join(pinDir, 'links');
+  fs.mkdirSync(linkDir, { recursive: true });
+  const obj = LoadedBpfObject.load(path.resolve('bpf/fast_pod.o'), pinDir);
+  onCleanup('program', () => obj.close());
+  const progFd = obj.programFd('fast_from_pod');
+
+  const samples: Record<AttachMode, { attach: number[]; detach: number[] }> = { tc: { attach: [], detach: [] }, tcx: { attach: [], detach: [] } };
+  for (let round = 0; round < flags.rounds; round++) {
+    for (const mode of (round % 2 === 0 ? ['tc', 'tcx'] : ['tcx', 'tc']) as AttachMode[]) {
+      setAttachMode(mode, linkDir);
+      const devices = makeDevices(mode, round);
+      samples[mode].attach.push(...timeEach(devices, (i) => attachTc(i, 'ingress', progFd, { newDevice: true })));
+      samples[mode].detach.push(...timeEach(devices, (i) => detachTc(i, 'ingress')));
+      for (let i = 0; i < flags.devices; i++) execFileSync('ip', ['-n', NS, 'link', 'del', `h${mode}${round}x${i}`]);
+      log(`round ${round + 1}/${flags.rounds} ${mode}: ${flags.devices} attach + detach`);
+    }
+  }
+  setAttachMode('tc');
+
+  const row = (what: string, xs: number[]) => [what, String(xs.length), fmt(percentile(xs, 50), 3), fmt(percentile(xs, 90), 3), fmt(percentile(xs, 99), 3)];
+  console.log(`Command: \`node --import tsx bench/attach-cost.ts --devices ${flags.devices} --rounds ${flags.rounds}\`\n`);
+  console.log(`Environment: ${environmentLine()}\n`);
+  console.log(table(['call (ms)', 'n', 'p50', 'p90', 'p99'], [
+    row('attach, clsact + cls_bpf', samples.tc.attach),
+    row('attach, tcx link (pinned)', samples.tcx.attach),
+    row('detach, clsact + cls_bpf', samples.tc.detach),
+    row('detach, tcx link (pin removed)', samples.tcx.detach),
+  ]));
+});
