@@ -42,7 +42,7 @@ function timeEach(ifindexes: number[], fn: (ifindex: number) => void): number[] 
 
 runBenchmark(async () => {
   execFileSync('ip', ['netns', 'add', NS]);
-  onCleanup('namespace', () => execFileSync('ip', ['netns', 'del', NS]));
+  onCleanup('namespace', () => { execFileSync('ip', ['netns', 'del', NS]); });
   const pinDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fast-attach-'));
   ensureBpffs(pinDir);
   onCleanup('bpffs', () => removeBpffs(pinDir));
