@@ -4,6 +4,7 @@
 // explicitly laid-out Buffers (the `sz` field first, as libbpf's OPTS convention
 // wants) so their layout is visible here rather than hidden in a declaration.
 import koffi from 'koffi';
+import { common } from '../../sys/libc.js';
 
 const lib = koffi.load('libbpf.so.1');
 
@@ -73,11 +74,10 @@ export const libbpf = {
   setPrintNull: lib.func('void *libbpf_set_print(void *fn)'),
 };
 
-const libc = koffi.load('libc.so.6');
 export const libcCalls = {
-  close: libc.func('int close(int fd)'),
-  setns: libc.func('int setns(int fd, int nstype)'),
-  strerror: libc.func('const char *strerror(int errnum)'),
+  close: common.close,
+  setns: common.setns,
+  strerror: common.strerror,
 };
 
 // libbpf prints warnings to stderr by default, which would corrupt the agent's

@@ -3,6 +3,7 @@
 // (iproute2 ip/ipnetns.c), without a child process per namespace.
 import * as fs from 'node:fs';
 import koffi from 'koffi';
+import { libc, common } from '../../sys/libc.js';
 
 const CLONE_NEWNET = 0x40000000;
 const NSFS_MAGIC = 0x6e736673;
@@ -26,16 +27,15 @@ const IFNAMSIZ = 16;
 
 export const NETNS_RUN_DIR = '/var/run/netns';
 
-const libc = koffi.load('libc.so.6');
 const sys = {
-  close: libc.func('int close(int fd)'),
-  setns: libc.func('int setns(int fd, int nstype)'),
+  close: common.close,
+  setns: common.setns,
   unshare: libc.func('int unshare(int flags)'),
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
   umount2: libc.func('int umount2(const char *target, int flags)'),
-  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  socket: common.socket,
   ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
-  strerror: libc.func('const char *strerror(int errnum)'),
+  strerror: common.strerror,
 };
 
 /** A failed system call, with errno and what we were doing. */

@@ -7,8 +7,8 @@
 // blocked, the kubelet's other descriptors closed (they are all close-on-exec).
 import * as net from 'node:net';
 import koffi from 'koffi';
+import { libc, common } from '../../sys/libc.js';
 
-const libc = koffi.load('libc.so.6');
 const sys = {
   posixSpawn: libc.func('int posix_spawn(_Out_ int *pid, const char *path, const void *fileActions, const void *attr, const char **argv, const char **envp)'),
   actionsInit: libc.func('int posix_spawn_file_actions_init(void *fileActions)'),
@@ -22,8 +22,8 @@ const sys = {
   sigemptyset: libc.func('int sigemptyset(void *sigset)'),
   pipe2: libc.func('int pipe2(void *fds, int flags)'),
   waitpid: libc.func('int waitpid(int pid, _Out_ int *status, int options)'),
-  close: libc.func('int close(int fd)'),
-  strerror: libc.func('const char *strerror(int errnum)'),
+  close: common.close,
+  strerror: common.strerror,
 };
 
 const O_CLOEXEC = 0o2000000;

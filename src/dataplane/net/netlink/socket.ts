@@ -8,19 +8,20 @@
 // afterwards. A receive timeout turns a kernel that never answers into an error instead
 // of a hung agent.
 import koffi from 'koffi';
-import * as os from 'node:os';
 import * as c from './constants.js';
 import { nlmsg, parseDone, parseError, parseMessages, type NlMsg } from './message.js';
+import { libc, common, describeErrno, errnoName } from '../../../sys/libc.js';
 
-const libc = koffi.load('libc.so.6');
+export { describeErrno };
+
 const sys = {
-  socket: libc.func('int socket(int domain, int type, int protocol)'),
+  socket: common.socket,
   bind: libc.func('int bind(int fd, const void *addr, uint32_t addrlen)'),
   setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
   send: libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)'),
   recv: libc.func('intptr_t recv(int fd, _Out_ void *buf, size_t len, int flags)'),
-  close: libc.func('int close(int fd)'),
-  strerror: libc.func('const char *strerror(int errnum)'),
+  close: common.close,
+  strerror: common.strerror,
 };
 
 const SOCK_RAW = 3;
@@ -31,20 +32,12 @@ const EAGAIN = 11;
 const RECV_TIMEOUT_S = 5;
 const RECV_BUFFER = 64 * 1024; // dump datagrams are at most 32 KiB
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
-
-/** "File exists (EEXIST)". */
-export function describeErrno(errno: number): string {
-  const name = ERRNO_NAMES.get(errno);
-  return `${sys.strerror(errno)}${name ? ` (${name})` : ` (errno ${errno})`}`;
-}
-
 export class NetlinkError extends Error {
   readonly code: string;
   constructor(readonly op: string, readonly errno: number, readonly extack?: string) {
     super(`${op}: ${describeErrno(errno)}${extack ? `: ${extack}` : ''}`);
     this.name = 'NetlinkError';
-    this.code = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+    this.code = errnoName(errno) ?? `errno ${errno}`;
   }
 }
 
