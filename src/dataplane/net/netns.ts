@@ -78,10 +78,21 @@ function returnTo(self: number): void {
  * run inside: setns() is per thread and the event loop must not observe the switch.
  */
 export function withNetnsSync<T>(path: string, fn: () => T): T {
-  const self = fs.openSync('/proc/thread-self/ns/net', 'r');
   const target = fs.openSync(path, 'r');
   try {
-    if (sys.setns(target, CLONE_NEWNET) !== 0) throw new NetnsError(`setns ${path} failed`, koffi.errno());
+    return switchedSync(() => {
+      if (sys.setns(target, CLONE_NEWNET) !== 0) throw new NetnsError(`setns ${path} failed`, koffi.errno());
+    }, fn);
+  } finally {
+    fs.closeSync(target);
+  }
+}
+
+/** Remembers the thread's namespace, `enter`s another, runs `fn`, and always returns. */
+function switchedSync<T>(enter: () => void, fn: () => T): T {
+  const self = fs.openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    enter();
     try {
       return fn();
     } finally {
@@ -89,7 +100,6 @@ export function withNetnsSync<T>(path: string, fn: () => T): T {
     }
   } finally {
     fs.closeSync(self);
-    fs.closeSync(target);
   }
 }
 
@@ -99,17 +109,7 @@ export function withNetnsSync<T>(path: string, fn: () => T): T {
  * pins it (a bind mount of /proc/thread-self/ns/net, an open socket, …).
  */
 function inNewNetnsSync<T>(fn: () => T): T {
-  const self = fs.openSync('/proc/thread-self/ns/net', 'r');
-  try {
-    checked(sys.unshare(CLONE_NEWNET), 'unshare(CLONE_NEWNET)');
-    try {
-      return fn();
-    } finally {
-      returnTo(self);
-    }
-  } finally {
-    fs.closeSync(self);
-  }
+  return switchedSync(() => checked(sys.unshare(CLONE_NEWNET), 'unshare(CLONE_NEWNET)'), fn);
 }
 
 /** iproute2's rule: not empty, not "." or "..", no "/", shorter than NAME_MAX. */
