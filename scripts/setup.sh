@@ -11,6 +11,10 @@ want libbpf1           # the eBPF loader Fast calls through koffi
 want iputils-ping      # tests and the demo ping between pods
 want iptables          # portmap chaining test, masquerade
 want nftables
+want ethtool           # the lab turns GRO on for its underlay links, as on a real NIC
+want openssl           # a throwaway TLS certificate in the API client's https test
+want bpftool           # scripts/check-debris.sh looks for leftover BPF links of Fast
+want procps            # pgrep in scripts/check-debris.sh
 want containernetworking-plugins  # reference plugins: portmap chaining, benchmarks
 want build-essential   # gcc for the static fast-cni forwarder
 want clang             # proves the committed eBPF objects match their sources
