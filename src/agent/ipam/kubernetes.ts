@@ -51,6 +51,7 @@ import { CniError, CniErrorCode, FastErrorCode } from '../../model/cni/errors.js
 import type { Logger } from '../log.js';
 import type { AddressRequest, GrantedAddress, IpamBackend, OwnedAddress, PoolUsage } from './backend.js';
 import { makeApiClient } from '../../k8s/api-client.js';
+import type { ObjectMeta } from '../../k8s/object-meta.js';
 
 // ---------------------------------------------------------------------------------------------
 // shared with fast-controller-manager
@@ -64,32 +65,19 @@ export const RESERVED_LABEL = 'ipam.fast.io/reserved';
 /** Reason of the pod events recorded when an address cannot be had. */
 export const ALLOCATION_FAILED_REASON = 'FastIPAllocationFailed';
 
-export interface ObjectMetaJson {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: { apiVersion?: string; kind?: string; name?: string; uid?: string; controller?: boolean }[];
-  [k: string]: unknown;
-}
 
 /** Objects as plain JSON (informers transform typed objects with plainObject). */
 export interface JsonObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: ObjectMetaJson;
+  metadata?: ObjectMeta;
   spec?: unknown;
   status?: unknown;
   [k: string]: unknown;
 }
 
 export interface IpEndpointJson extends JsonObject {
-  metadata: ObjectMetaJson & { name: string };
+  metadata: ObjectMeta & { name: string };
   spec: AllocationRecord;
 }
 

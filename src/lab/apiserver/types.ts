@@ -3,31 +3,8 @@
 
 export type JsonObject = { [key: string]: unknown };
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
-
-export interface ObjectMeta {
-  name?: string;
-  generateName?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  deletionGracePeriodSeconds?: number;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-  finalizers?: string[];
-  [key: string]: unknown;
-}
+export type { ObjectMeta, OwnerReference } from '../../k8s/object-meta.js';
+import type { ObjectMeta } from '../../k8s/object-meta.js';
 
 export interface KubeObject {
   apiVersion?: string;
