@@ -3,54 +3,31 @@
 import '../../src/k8s/node-compat.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, type V1Deployment, type V1Pod, type V1ReplicaSet } from '@kubernetes/client-node';
-import { startApiServer, writeKubeconfig, type ApiServer } from '../../src/lab/apiserver/index.js';
-import { kubeConfigForUrl } from '../../src/k8s/kubeconfig.js';
 import { plainObject } from '../../src/k8s/resilient-informer.js';
-import { createLogger } from '../../src/agent/log.js';
-import { startControllers, type RunningControllers } from '../../src/lab/controllers/manager.js';
-import { TestKubelet, createNode, waitFor } from '../../src/lab/controllers/testing.js';
+import { TestKubelet, waitFor, startControllerTestbed, type ControllerTestbed } from '../../src/lab/controllers/testing.js';
 import { isPodReady } from '../../src/lab/controllers/util.js';
 
 const NS = 'default';
-const logs: string[] = [];
-let server: ApiServer;
-let running: RunningControllers;
+let tb: ControllerTestbed;
 let kubelet: TestKubelet;
 let core: CoreV1Api;
 let apps: AppsV1Api;
-let tmp: string;
-let kubeconfigPath: string;
 
 before(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-controllers-deploy-'));
-  server = await startApiServer({ host: '127.0.0.1', port: 0 });
-  kubeconfigPath = writeKubeconfig(path.join(tmp, 'kubeconfig'), server.url);
-  const kc = kubeConfigForUrl(server.url);
-  core = kc.makeApiClient(CoreV1Api);
-  apps = kc.makeApiClient(AppsV1Api);
-  for (const n of ['node-a', 'node-b', 'node-c']) await createNode(core, n);
-  running = await startControllers({
-    kubeConfig: kc, resyncMs: 2000, backoff: { initialMs: 100, maxMs: 1000 },
-    log: createLogger('debug', { component: 'test' }, (line) => logs.push(line)),
+  tb = await startControllerTestbed({
+    nodes: ['node-a', 'node-b', 'node-c'], resyncMs: 2000,
+    // Pods labelled hang=true never become ready (a stuck rollout).
+    kubelet: { filter: (p) => p.metadata?.labels?.hang !== 'true' },
   });
-  await running.synced;
-  // Pods labelled hang=true never become ready (a stuck rollout).
-  kubelet = new TestKubelet(kc, { filter: (p) => p.metadata?.labels?.hang !== 'true' });
-  await kubelet.start();
+  ({ core, apps } = tb);
+  kubelet = tb.kubelet!;
 });
-
 after(async () => {
-  await kubelet?.stop();
-  await running?.stop();
-  await server?.close();
-  if (process.env.LAB_CONTROLLERS_LOG) process.stderr.write(logs.join(''));
-  fs.rmSync(tmp, { recursive: true, force: true });
+  await tb?.stop();
 });
 
 function deployment(name: string, replicas: number, image: string): V1Deployment {
@@ -161,13 +138,11 @@ test('a Deployment of 3 gets one ReplicaSet and 3 ready pods, owned and labelled
 });
 
 test('kubectl scale and kubectl rollout status work against the lab', async (t) => {
-  const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => fs.existsSync(p));
-  if (!kubectl) {
+  const run = tb.kubectl;
+  if (!run) {
     t.skip('kubectl is not installed');
     return;
   }
-  const run = async (...args: string[]) =>
-    (await promisify(execFile)(kubectl, ['--kubeconfig', kubeconfigPath, ...args], { timeout: 30_000 })).stdout;
   assert.match(await run('rollout', 'status', 'deployment/web', '--timeout=20s'), /successfully rolled out/);
   assert.match(await run('scale', 'deployment/web', '--replicas=4'), /scaled/);
   assert.match(await run('rollout', 'status', 'deployment/web', '--timeout=20s'), /successfully rolled out/);
@@ -262,13 +237,11 @@ test('Recreate stops every old pod before starting new ones', async () => {
 });
 
 test('kubectl rollout undo goes back to the previous template under a new revision', async (t) => {
-  const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => fs.existsSync(p));
-  if (!kubectl) {
+  const run = tb.kubectl;
+  if (!run) {
     t.skip('kubectl is not installed');
     return;
   }
-  const run = async (...args: string[]) =>
-    (await promisify(execFile)(kubectl, ['--kubeconfig', kubeconfigPath, ...args], { timeout: 30_000 })).stdout;
   const history = await run('rollout', 'history', 'deployment/web');
   assert.match(history, /^1\s/m);
   assert.match(history, /^2\s/m);
@@ -338,5 +311,5 @@ test('deleting the Deployment garbage-collects its ReplicaSets and pods', async 
   });
   await waitFor('batch collected', async () => (await pods('batch')).length === 0 && (await replicaSets('batch')).length === 0);
   // Controllers stay quiet about objects that are gone.
-  assert.ok(!logs.some((l) => /"level":"(warn|error)"/.test(l) && !/reconcile failed/.test(l)), logs.filter((l) => /"level":"(warn|error)"/.test(l)).join(''));
+  assert.ok(!tb.logs.some((l) => /"level":"(warn|error)"/.test(l) && !/reconcile failed/.test(l)), tb.logs.filter((l) => /"level":"(warn|error)"/.test(l)).join(''));
 });

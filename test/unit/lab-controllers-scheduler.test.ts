@@ -5,38 +5,27 @@ import '../../src/k8s/node-compat.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { startApiServer, type ApiServer } from '../../src/lab/apiserver/index.js';
-import { kubeConfigForUrl } from '../../src/k8s/kubeconfig.js';
-import { createLogger } from '../../src/agent/log.js';
-import { startControllers, type RunningControllers } from '../../src/lab/controllers/manager.js';
-import { createNode, waitFor } from '../../src/lab/controllers/testing.js';
+import { createNode, waitFor, startControllerTestbed, type ControllerTestbed } from '../../src/lab/controllers/testing.js';
 import { sleep } from '../../src/lab/controllers/util.js';
 import { nodeMatchesPod, unschedulableMessage, untoleratedTaint } from '../../src/lab/controllers/scheduler.js';
 
-const logs: string[] = [];
-let server: ApiServer;
-let running: RunningControllers;
+let tb: ControllerTestbed;
 let core: CoreV1Api;
 
 before(async () => {
-  server = await startApiServer({ host: '127.0.0.1', port: 0 });
-  const kc = kubeConfigForUrl(server.url);
-  core = kc.makeApiClient(CoreV1Api);
-  for (const n of ['node-a', 'node-b', 'node-c']) await createNode(core, n, { labels: { zone: n === 'node-c' ? 'z2' : 'z1' } });
-  await createNode(core, 'node-cordoned', { unschedulable: true, labels: { disk: 'ssd' } });
-  await createNode(core, 'node-down', { ready: false, labels: { disk: 'ssd' } });
-  for (const ns of ['spread', 'pinned', 'pending']) await core.createNamespace({ body: { metadata: { name: ns } } });
-  running = await startControllers({
-    kubeConfig: kc, controllers: ['scheduler'], resyncMs: 1000, backoff: { initialMs: 100, maxMs: 1000 },
-    log: createLogger('debug', { component: 'test' }, (line) => logs.push(line)),
+  tb = await startControllerTestbed({
+    controllers: ['scheduler'], resyncMs: 1000,
+    prepare: async (c) => {
+      for (const n of ['node-a', 'node-b', 'node-c']) await createNode(c, n, { labels: { zone: n === 'node-c' ? 'z2' : 'z1' } });
+      await createNode(c, 'node-cordoned', { unschedulable: true, labels: { disk: 'ssd' } });
+      await createNode(c, 'node-down', { ready: false, labels: { disk: 'ssd' } });
+      for (const ns of ['spread', 'pinned', 'pending']) await c.createNamespace({ body: { metadata: { name: ns } } });
+    },
   });
-  await running.synced;
+  core = tb.core;
 });
-
 after(async () => {
-  await running?.stop();
-  await server?.close();
-  if (process.env.LAB_CONTROLLERS_LOG) process.stderr.write(logs.join(''));
+  await tb?.stop();
 });
 
 function pod(namespace: string, name: string, spec: Partial<NonNullable<V1Pod['spec']>> = {}): V1Pod {

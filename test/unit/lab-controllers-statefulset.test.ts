@@ -4,54 +4,28 @@
 import '../../src/k8s/node-compat.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node';
-import { startApiServer, writeKubeconfig, type ApiServer } from '../../src/lab/apiserver/index.js';
-import { kubeConfigForUrl } from '../../src/k8s/kubeconfig.js';
 import { plainObject } from '../../src/k8s/resilient-informer.js';
-import { createLogger } from '../../src/agent/log.js';
-import { startControllers, type RunningControllers } from '../../src/lab/controllers/manager.js';
-import { TestKubelet, createNode, waitFor } from '../../src/lab/controllers/testing.js';
+import { TestKubelet, waitFor, startControllerTestbed, type ControllerTestbed } from '../../src/lab/controllers/testing.js';
 import { sleep } from '../../src/lab/controllers/util.js';
 
 const NS = 'default';
-const logs: string[] = [];
-let server: ApiServer;
-let running: RunningControllers;
+let tb: ControllerTestbed;
 let kubelet: TestKubelet;
 let core: CoreV1Api;
 let apps: AppsV1Api;
-let tmp: string;
-let kubeconfigPath: string;
 
 before(async () => {
-  server = await startApiServer({ host: '127.0.0.1', port: 0 });
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-controllers-sts-'));
-  kubeconfigPath = writeKubeconfig(path.join(tmp, 'kubeconfig'), server.url);
-  const kc = kubeConfigForUrl(server.url);
-  core = kc.makeApiClient(CoreV1Api);
-  apps = kc.makeApiClient(AppsV1Api);
-  for (const n of ['node-a', 'node-b']) await createNode(core, n);
-  running = await startControllers({
-    kubeConfig: kc, resyncMs: 1000, backoff: { initialMs: 100, maxMs: 1000 },
-    log: createLogger('debug', { component: 'test' }, (line) => logs.push(line)),
+  tb = await startControllerTestbed({
+    nodes: ['node-a', 'node-b'], resyncMs: 1000,
+    // Readiness is decided by the test; the stand-in kubelet only finishes pod deletions.
+    kubelet: { autoReady: false },
   });
-  await running.synced;
-  // Readiness is decided by the test; the stand-in kubelet only finishes pod deletions.
-  kubelet = new TestKubelet(kc, { autoReady: false });
-  await kubelet.start();
+  ({ core, apps } = tb);
+  kubelet = tb.kubelet!;
 });
-
 after(async () => {
-  await kubelet?.stop();
-  await running?.stop();
-  await server?.close();
-  if (process.env.LAB_CONTROLLERS_LOG) process.stderr.write(logs.join(''));
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  await tb?.stop();
 });
 
 function statefulSet(name: string, replicas: number, image = 'redis:7'): V1StatefulSet {
@@ -121,11 +95,7 @@ test('a StatefulSet of 3 creates db-0, db-1, db-2 in order, each after its prede
   assert.equal(sts.status?.currentRevision, sts.status?.updateRevision);
   assert.equal(sts.status?.currentRevision, pod0.metadata?.labels?.['controller-revision-hash']);
 
-  const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => fs.existsSync(p));
-  if (kubectl) {
-    const { stdout } = await promisify(execFile)(kubectl, ['--kubeconfig', kubeconfigPath, 'rollout', 'status', 'statefulset/db', '--timeout=20s'], { timeout: 30_000 });
-    assert.match(stdout, /roll out complete/);
-  }
+  if (tb.kubectl) assert.match(await tb.kubectl('rollout', 'status', 'statefulset/db', '--timeout=20s'), /roll out complete/);
 });
 
 test('scaling down to 1 removes db-2 first, then db-1, one at a time', async () => {

@@ -3,10 +3,19 @@
 // the graceful deletion of pods, and polling helpers. Used by test/unit/lab-controllers-*.test.ts
 // and usable by benchmarks; never by the lab itself (it has a real kubelet).
 import '../../k8s/node-compat.js';
-import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod, type V1PodCondition, type V1Taint } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Node, type V1Pod, type V1PodCondition, type V1Taint } from '@kubernetes/client-node';
 import { ResilientInformer, plainObject } from '../../k8s/resilient-informer.js';
 import { apiTime, isBeingDeleted, isConflict, isNotFound, isPodReady } from './util.js';
 import { makeApiClient } from '../../k8s/api-client.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { kubeConfigForUrl } from '../../k8s/kubeconfig.js';
+import { createLogger } from '../../agent/log.js';
+import { startApiServer, writeKubeconfig, type ApiServer } from '../apiserver/index.js';
+import { startControllers, type RunningControllers, type StartControllersOptions } from './manager.js';
 
 /** Polls until check() returns a truthy value; throws with the last observed state after the timeout. */
 export async function waitFor<T>(
@@ -160,4 +169,63 @@ export class TestKubelet {
       }
     }
   }
+}
+
+/** The lab API server with the controllers running against it, and maybe a stand-in kubelet. */
+export interface ControllerTestbed {
+  server: ApiServer;
+  kubeconfigPath: string;
+  core: CoreV1Api;
+  apps: AppsV1Api;
+  running: RunningControllers;
+  kubelet?: TestKubelet;
+  /** The controllers' JSON log lines (printed on stop when LAB_CONTROLLERS_LOG is set). */
+  logs: string[];
+  /** kubectl against the testbed; undefined when kubectl is not installed. */
+  kubectl?: (...args: string[]) => Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface ControllerTestbedOptions {
+  /** Nodes registered before the controllers start. */
+  nodes?: string[];
+  /** Anything else to create first (nodes with special conditions, namespaces). */
+  prepare?: (core: CoreV1Api) => Promise<void>;
+  controllers?: StartControllersOptions['controllers'];
+  resyncMs: number;
+  /** Start a TestKubelet with these options (none without). */
+  kubelet?: TestKubeletOptions;
+}
+
+export async function startControllerTestbed(o: ControllerTestbedOptions): Promise<ControllerTestbed> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-controllers-'));
+  const server = await startApiServer({ host: '127.0.0.1', port: 0 });
+  const kubeconfigPath = writeKubeconfig(path.join(tmp, 'kubeconfig'), server.url);
+  const kc = kubeConfigForUrl(server.url);
+  const core = makeApiClient(kc, CoreV1Api);
+  const apps = makeApiClient(kc, AppsV1Api);
+  for (const n of o.nodes ?? []) await createNode(core, n);
+  await o.prepare?.(core);
+  const logs: string[] = [];
+  const running = await startControllers({
+    kubeConfig: kc, controllers: o.controllers, resyncMs: o.resyncMs, backoff: { initialMs: 100, maxMs: 1000 },
+    log: createLogger('debug', { component: 'test' }, (line) => logs.push(line)),
+  });
+  await running.synced;
+  const kubelet = o.kubelet ? new TestKubelet(kc, o.kubelet) : undefined;
+  await kubelet?.start();
+  const kubectlPath = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => fs.existsSync(p));
+  const kubectl = kubectlPath
+    ? async (...args: string[]) => (await promisify(execFile)(kubectlPath, ['--kubeconfig', kubeconfigPath, ...args], { timeout: 30_000 })).stdout
+    : undefined;
+  return {
+    server, kubeconfigPath, core, apps, running, kubelet, logs, kubectl,
+    async stop() {
+      await kubelet?.stop();
+      await running.stop();
+      await server.close();
+      if (process.env.LAB_CONTROLLERS_LOG) process.stderr.write(logs.join(''));
+      fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  };
 }
