@@ -60,10 +60,13 @@ struct fast_config {
 	 * it (the vxlan driver drops frames carrying its own MAC as loops). */
 	__u8 overlay_mac[6];
 	__u8 overlay_src_mac[6];
-	__u16 port;             /* UDP port of fast_vxlan (informational, for fast-ctl) */
-	__u16 flags;
+	__u16 port;             /* UDP port of fast_vxlan (eBPF encapsulation's destination port) */
+	__u16 flags;            /* FAST_CFG_F_* */
 	__u32 reserved;
 };
+
+/* fast_config.flags */
+#define FAST_CFG_F_EBPF_ENCAP 0x1 /* overlay: encapsulate in eBPF, not through fast_vxlan */
 
 enum fast_dev_kind {
 	FAST_DEV_POD_VETH = 1,
@@ -86,7 +89,7 @@ enum fast_stat {
 	FAST_STAT_DROP_SPOOF_SRC_MAC = 3,
 	FAST_STAT_DROP_UNKNOWN_PROTO = 4,
 	FAST_STAT_DROP_MALFORMED = 5,
-	FAST_STAT_REDIRECT_TUNNEL = 6,
+	FAST_STAT_REDIRECT_TUNNEL = 6,   /* pod -> remote, overlay: taken into the tunnel (either encapsulation) */
 	FAST_STAT_REDIRECT_NEIGH = 7,
 	FAST_STAT_DELIVER_FROM_NET = 8,
 	FAST_STAT_DROP_NO_REMOTE = 9,    /* routed into fast_vxlan by the stack, no cluster entry */
@@ -94,6 +97,7 @@ enum fast_stat {
 	FAST_STAT_ENCAP_FROM_HOST = 11,  /* node stack -> remote pod, tunnel key set on egress */
 	FAST_STAT_DROP_TUNNEL_KEY = 12,  /* bpf_skb_set_tunnel_key failed */
 	FAST_STAT_PASS_FROM_NET = 13,    /* from another node, not for a local pod: host stack */
+	FAST_STAT_ENCAP_EBPF = 14,       /* encapsulated by eBPF, out of the uplink (subset of redirect_tunnel) */
 	FAST_STAT_MAX = 16,
 };
 

@@ -13,27 +13,11 @@
  *                     mode: a VXLAN packet (IPv4 underlay, our port and VNI, addressed to
  *                     this node) for a local pod is decapsulated here and goes straight
  *                     into the pod, without the UDP socket lookup, vxlan_rcv and the
- *                     gro_cells round of fast_vxlan; everything else, including every
- *                     GSO/GRO aggregate, takes fast_vxlan as before (see decap_to_pod). */
+ *                     gro_cells round of fast_vxlan; everything else, including
+ *                     GSO/GRO aggregates on kernels before BPF_F_ADJ_ROOM_DECAP_L4_UDP,
+ *                     takes fast_vxlan as before (see decap_to_pod). */
 #include <linux/udp.h>
 #include "fast_lib.h"
-
-/* Not in older UAPI headers; kernel 6.3+ takes them (6.18 here). */
-#ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV4
-#define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
-#define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
-#endif
-
-#define VXLAN_FLAG_VNI 0x08000000 /* the I flag, the only one set by the VXLAN device */
-
-struct vxlan_wire {
-	__be32 flags;
-	__be32 vni; /* VNI << 8 */
-};
-
-/* Outer IPv4 (no options) + UDP + VXLAN + inner Ethernet: what decapsulation removes. */
-#define VXLAN_V4_OUTER (sizeof(struct iphdr) + sizeof(struct udphdr) + \
-			sizeof(struct vxlan_wire) + ETH_HLEN)
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -106,10 +90,13 @@ drop:
 /* A VXLAN packet for a local pod, decapsulated with bpf_skb_adjust_room and handed to
  * deliver_from_net (which rewrites the MACs, decrements the TTL once, as the kernel path
  * does, and uses bpf_redirect_peer). Returns -1 for what stays on the kernel path:
- *  - GSO skbs (GRO aggregates on a NIC, unsegmented skbs over veth): before kernel 6.19's
- *    BPF_F_ADJ_ROOM_DECAP_L4_UDP, adjust_room leaves skb->encapsulation and
- *    SKB_GSO_UDP_TUNNEL set on them, which breaks segmenting the inner packet if it is
- *    ever forwarded; the VXLAN device clears both (iptunnel_pull_offloads);
+ *  - GSO skbs (GRO aggregates on a NIC, unsegmented skbs over veth) on kernels without
+ *    BPF_F_ADJ_ROOM_DECAP_L4_UDP (bpf-next, 2026; not 6.18): there adjust_room leaves
+ *    skb->encapsulation and SKB_GSO_UDP_TUNNEL set, which breaks segmenting the inner
+ *    packet if it is ever forwarded (a NIC would take the inner TCP header for the tunnel's
+ *    UDP one); the VXLAN device clears both (iptunnel_pull_offloads). The flag is asked for
+ *    on every GSO skb: an older kernel refuses the unknown flag (-EINVAL) before touching
+ *    the packet, and the packet stays on the kernel path; a newer one decapsulates it here;
  *  - anything not exactly ours: outer IPv6 or IPv4 options, fragments, another port,
  *    flags or VNI (fast_from_overlay counts and drops a foreign VNI), another
  *    destination address, an inner destination that is not a local pod.
@@ -129,8 +116,10 @@ static __always_inline int decap_to_pod(struct __sk_buff *skb, const struct fast
 	struct fast_ip dst;
 	__be16 proto;
 
-	if ((void *)(inner + 1) > data_end || skb->gso_size || skb->pkt_type != PACKET_HOST)
+	if ((void *)(inner + 1) > data_end || skb->pkt_type != PACKET_HOST)
 		return -1;
+	if (skb->gso_size)
+		flags |= BPF_F_ADJ_ROOM_DECAP_L4_UDP;
 	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_UDP ||
 	    (ip->frag_off & bpf_htons(0x3fff)) || udp->dest != bpf_htons(cfg->port) ||
 	    vx->flags != bpf_htonl(VXLAN_FLAG_VNI) || vx->vni != bpf_htonl(cfg->vni << 8) ||
@@ -158,8 +147,9 @@ static __always_inline int decap_to_pod(struct __sk_buff *skb, const struct fast
 		return -1;
 	/* Removes everything between the outer Ethernet header and the inner L3 header; the
 	 * outer Ethernet header stays, with the inner ethertype written into it. */
-	if (bpf_skb_adjust_room(skb, -(__s32)VXLAN_V4_OUTER, BPF_ADJ_ROOM_MAC, flags) < 0 ||
-	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto, sizeof(proto), 0) < 0)
+	if (bpf_skb_adjust_room(skb, -(__s32)VXLAN_V4_OUTER, BPF_ADJ_ROOM_MAC, flags) < 0)
+		return -1; /* unchanged: a flag this kernel lacks, or no memory to pull the headers */
+	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto, sizeof(proto), 0) < 0)
 		return TC_ACT_SHOT; /* half-done: the packet is no longer what the kernel expects */
 	return deliver_from_net(skb);
 }

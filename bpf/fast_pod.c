@@ -7,8 +7,9 @@
  *  - a packet for another pod of this node goes straight into that pod with
  *    bpf_redirect_peer (no host stack, no second veth traversal);
  *  - with cross-node networking on (fast_cfg_v1), a packet for a pod or node of the
- *    cluster map leaves towards that node: tunnel key + fast_vxlan (overlay), or
- *    bpf_redirect_neigh on the uplink (native routing);
+ *    cluster map leaves towards that node: VXLAN-encapsulated here and out of the uplink,
+ *    or tunnel key + fast_vxlan (overlay), or bpf_redirect_neigh on the uplink (native
+ *    routing);
  *  - everything else goes to the host stack (TC_ACT_OK), where masquerading applies to
  *    destinations outside the cluster. */
 #include <linux/if_arp.h>
@@ -109,8 +110,12 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb)
 		return deliver_local_direct(skb, eth, target);
 	}
 	remote = remote_for(&dst, &cfg);
-	if (remote && cfg && decrement_ttl_v4(skb, ip->ttl) == 0)
-		return forward_to_remote(skb, cfg, remote);
+	if (remote && cfg) {
+		__u8 tos = ip->tos; /* read before the TTL helper invalidates packet pointers */
+
+		if (decrement_ttl_v4(skb, ip->ttl) == 0)
+			return forward_to_remote(skb, cfg, remote, bpf_htons(ETH_P_IP), tos);
+	}
 	fast_count(FAST_STAT_PASS_STACK);
 	return TC_ACT_OK;
 }
@@ -161,7 +166,7 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb)
 	} else {
 		remote = remote_for(&dst, &cfg);
 		if (remote && cfg && decrement_hop_limit_v6(skb, ip6->hop_limit) == 0)
-			return forward_to_remote(skb, cfg, remote);
+			return forward_to_remote(skb, cfg, remote, bpf_htons(ETH_P_IPV6), 0);
 	}
 	fast_count(FAST_STAT_PASS_STACK);
 	return TC_ACT_OK;

@@ -36,6 +36,9 @@ export interface AgentConfig {
   nodeIp?: string;
   vni: number;
   vxlanPort: number;
+  /** Overlay: encapsulate pod packets in eBPF (default; IPv4 underlays) or always through
+   *  the kernel's VXLAN device (fast_vxlan). Same wire format either way. */
+  overlayEncap: 'ebpf' | 'kernel';
   /** How programs are attached to devices: clsact + cls_bpf (tc, the default), tcx links where
    *  the kernel has them (auto), or always tcx (fail without). Not tcx by default: on this
    *  kernel a tcx attach and a detach each wait an RCU grace period while holding RTNL (~12 ms
@@ -65,6 +68,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   datapathMode: 'overlay',
   vni: 1,
   vxlanPort: 8472,
+  overlayEncap: 'ebpf',
   attachMode: 'tc',
   ipamBlockSize: 64,
   ipamSyncTimeoutSeconds: 120,
@@ -144,6 +148,7 @@ function validate(c: AgentConfig): AgentConfig {
   }
   if (c.mode === 'standalone' && c.pools.length === 0) throw new ConfigError('standalone mode needs at least one pool in "pools"');
   if (!['auto', 'tcx', 'tc'].includes(c.attachMode)) throw new ConfigError(`attachMode must be auto, tcx or tc, got ${c.attachMode}`);
+  if (!['ebpf', 'kernel'].includes(c.overlayEncap)) throw new ConfigError(`overlayEncap must be ebpf or kernel, got ${c.overlayEncap}`);
   if (!['overlay', 'native', 'local'].includes(c.datapathMode)) throw new ConfigError(`datapathMode must be overlay, native or local, got ${c.datapathMode}`);
   return c;
 }

@@ -12,10 +12,11 @@ import * as path from 'node:path';
 import { LoadedBpfObject } from '../dataplane/bpf/bpf-object.js';
 import { attachTc, detachTc, setAttachMode, type AttachMode } from '../dataplane/bpf/tc.js';
 import { probeTcx, pruneDefunctTcxPins } from '../dataplane/bpf/tcx.js';
+import { canDecapGsoInEbpf } from '../dataplane/bpf/kernel-btf.js';
 import { ensureBpffs } from '../dataplane/net/bpffs.js';
 import {
   MAP_NAMES, encodeIp, encodeIfindex, encodeLocalPod, encodeLocalDevice, decodeLocalPod, decodeIp, decodeLocalDevice,
-  encodeClusterPod, decodeClusterPod, encodeNodeConfig, decodeNodeConfig, CONFIG_KEY, CPOD_FLAG_NODE, type CrossNodeMode,
+  encodeClusterPod, decodeClusterPod, encodeNodeConfig, decodeNodeConfig, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, type CrossNodeMode,
 } from '../dataplane/bpf/map-layouts.js';
 import {
   OVERLAY_DEVICE, OVERLAY_MAC, OVERLAY_SRC_MAC, DEFAULT_VNI, DEFAULT_VXLAN_PORT, VXLAN_OVERHEAD_V4, VXLAN_OVERHEAD_V6,
@@ -67,13 +68,25 @@ export interface CrossNodeOptions {
   mtu?: number;
   /** The cluster's pod ranges (CIDRs): overlay routes, and what is not masqueraded. */
   podRanges?: string[];
+  /** Overlay: who encapsulates pod packets. 'ebpf' (default): fast_from_pod writes the
+   *  outer headers itself and sends the packet out of the uplink (IPv4 underlays; IPv6 ones
+   *  and packets eBPF cannot take fall back to fast_vxlan); 'kernel': always fast_vxlan. */
+  encap?: OverlayEncap;
 }
+
+export type OverlayEncap = 'ebpf' | 'kernel';
+const gsoDecapper = (): 'ebpf' | 'kernel' => (canDecapGsoInEbpf() ? 'ebpf' : 'kernel');
 
 export interface CrossNodeState {
   mode: CrossNodeMode;
   nodeIp: string;
   uplink?: { name: string; ifindex: number; mtu: number; mac: string };
-  overlay?: { name: string; ifindex: number; mtu: number; port: number; vni: number };
+  overlay?: {
+    name: string; ifindex: number; mtu: number; port: number; vni: number; encap: OverlayEncap;
+    /** Who decapsulates GSO (large, aggregated) VXLAN packets for local pods: eBPF on the
+     *  uplink where the kernel can clear their tunnel GSO state, else fast_vxlan. */
+    gsoDecap: 'ebpf' | 'kernel';
+  };
   podRanges: string[];
   /** The MTU pods need for cross-node traffic to fit without fragmentation. */
   podMtu?: number;
@@ -210,7 +223,7 @@ export class NodeDatapath {
       };
       const cfg = {
         mode: o.mode, overlayIfindex: 0, uplinkIfindex: uplink.ifindex, vni: o.vni, nodeIp: o.nodeIp,
-        overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: o.port, flags: 0,
+        overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: o.port, flags: o.mode === 'overlay' && o.encap === 'ebpf' ? CFG_FLAG_EBPF_ENCAP : 0,
       };
       ensureForwarding(new Set([...ranges.map((r) => r.family), v6Underlay ? 6 : 4] as Array<4 | 6>));
 
@@ -221,7 +234,7 @@ export class NodeDatapath {
         attachTc(dev.ifindex, 'ingress', this.netObj.programFd(OVERLAY_INGRESS_PROGRAM));
         attachTc(dev.ifindex, 'egress', this.netObj.programFd(OVERLAY_EGRESS_PROGRAM));
         cfg.overlayIfindex = dev.ifindex;
-        state.overlay = { name: dev.ifname, ifindex: dev.ifindex, mtu: dev.mtu, port: o.port, vni: o.vni };
+        state.overlay = { name: dev.ifname, ifindex: dev.ifindex, mtu: dev.mtu, port: o.port, vni: o.vni, encap: o.encap, gsoDecap: gsoDecapper() };
         state.podMtu = dev.mtu;
       } else {
         state.podMtu = o.mtu ?? uplink.mtu;
@@ -286,7 +299,7 @@ export class NodeDatapath {
       uplink: up && { name: up.ifname, ifindex: up.ifindex, mtu: up.mtu, mac: up.address },
     };
     if (cfg.mode === 'overlay') {
-      if (ov) state.overlay = { name: ov.ifname, ifindex: ov.ifindex, mtu: ov.mtu, port: cfg.port, vni: cfg.vni };
+      if (ov) state.overlay = { name: ov.ifname, ifindex: ov.ifindex, mtu: ov.mtu, port: cfg.port, vni: cfg.vni, encap: cfg.flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel', gsoDecap: gsoDecapper() };
       state.podMtu = ov?.mtu;
       // The ranges are the overlay's non-host routes.
       state.podRanges = (await listFastRoutes()).filter((r) => r.dev === OVERLAY_DEVICE && !isHostPrefix(r.dst)).map((r) => r.dst);
@@ -555,5 +568,7 @@ function validateOptions(o: CrossNodeOptions): ValidOptions {
   for (const r of podRanges) parsePrefix(r);
   if (o.uplink !== undefined && (!/^[^\s/]{1,15}$/.test(o.uplink) || o.uplink === OVERLAY_DEVICE)) throw new Error(`uplink must name the node's underlay device, got ${String(o.uplink)}`);
   if (o.nodeIp !== undefined && !net.isIP(o.nodeIp)) throw new Error(`nodeIp must be this node's underlay address, got ${String(o.nodeIp)}`);
-  return { mode: o.mode, uplink: o.uplink ?? '', nodeIp: o.nodeIp ?? '', vni, port, mtu: o.mtu, podRanges };
+  const encap = o.encap ?? 'ebpf';
+  if (encap !== 'ebpf' && encap !== 'kernel') throw new Error(`encap must be ebpf or kernel, got ${String(encap)}`);
+  return { mode: o.mode, uplink: o.uplink ?? '', nodeIp: o.nodeIp ?? '', vni, port, mtu: o.mtu, podRanges, encap };
 }

@@ -1,9 +1,10 @@
 // fast-ctl reads the pinned maps itself, so it works while the agent is down.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { BpfMap } from '../dataplane/bpf/bpf-map.js';
 import {
-  MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, decodeNodeConfig, STAT_NAMES, sumPerCpu, CONFIG_KEY, CPOD_FLAG_NODE,
+  MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, decodeNodeConfig, STAT_NAMES, sumPerCpu, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP,
   type LocalDeviceEntry, type NodeConfigEntry,
 } from '../dataplane/bpf/map-layouts.js';
 
@@ -57,7 +58,10 @@ export function readNodeConfig(bpffsDir: string): NodeConfigEntry | undefined {
 export function remotePath(cfg: NodeConfigEntry | undefined, nodeIp: string, devs: Map<number, LocalDeviceEntry>): string {
   switch (cfg?.mode) {
     case 'overlay':
-      return `vxlan vni ${cfg.vni} -> ${nodeIp}`;
+      // eBPF encapsulates over an IPv4 underlay only; the rest goes through fast_vxlan.
+      return cfg.flags & CFG_FLAG_EBPF_ENCAP && net.isIPv4(nodeIp) && net.isIPv4(cfg.nodeIp)
+        ? `vxlan vni ${cfg.vni} -> ${nodeIp} (eBPF encap, dev ${devs.get(cfg.uplinkIfindex)?.name ?? `#${cfg.uplinkIfindex}`})`
+        : `vxlan vni ${cfg.vni} -> ${nodeIp} (fast_vxlan)`;
     case 'native':
       return `via ${nodeIp} dev ${devs.get(cfg.uplinkIfindex)?.name ?? `#${cfg.uplinkIfindex}`}`;
     default:
@@ -92,6 +96,7 @@ export function dumpMap(bpffsDir: string, name: string): Array<Record<string, un
         mode: cfg.mode, nodeIp: cfg.nodeIp || '-', uplink: dev(cfg.uplinkIfindex), uplinkIfindex: cfg.uplinkIfindex,
         overlay: dev(cfg.overlayIfindex), overlayIfindex: cfg.overlayIfindex,
         vni: cfg.mode === 'overlay' ? cfg.vni : '-', port: cfg.mode === 'overlay' ? cfg.port : '-',
+        encap: cfg.mode !== 'overlay' ? '-' : cfg.flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel',
         overlayMac: cfg.overlayMac, overlaySrcMac: cfg.overlaySrcMac,
       }];
     }

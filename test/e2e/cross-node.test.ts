@@ -208,7 +208,7 @@ for (const mode of ['overlay', 'native'] as const) {
       for (const n of NODES) {
         assert.deepEqual(sorted(actual(n)), sorted(desired(n)), n);
         for (const r of cpod(n)) {
-          assert.equal(r.path, mode === 'overlay' ? `vxlan vni 1 -> ${r.nodeIp}` : `via ${r.nodeIp} dev eth0`, `${n}: ${r.ip}`);
+          assert.equal(r.path, mode === 'overlay' ? `vxlan vni 1 -> ${r.nodeIp} (eBPF encap, dev eth0)` : `via ${r.nodeIp} dev eth0`, `${n}: ${r.ip}`);
         }
       }
     });

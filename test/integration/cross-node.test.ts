@@ -6,9 +6,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { MultiNodeLab, pingFrom, tcpTransfer, seenSourceAddress, routesOf, EXTERNAL_IP, POD_RANGE, UPLINK, type LabNode } from '../helpers/multi-node.js';
 import { envFor, sleep } from '../helpers/node-harness.js';
+import { canDecapGsoInEbpf } from '../../src/dataplane/bpf/kernel-btf.js';
 
 const VNI = 4242;
-const MODES = ['overlay', 'native'] as const;
+/** Overlay twice: encapsulation by eBPF (the default) and by fast_vxlan. */
+const VARIANTS = [
+  { mode: 'overlay', encap: 'ebpf' }, { mode: 'overlay', encap: 'kernel' }, { mode: 'native', encap: undefined },
+] as const;
 
 function cpodDump(n: LabNode): Array<{ ip: string; kind: string; nodeIp: string; path: string }> {
   return JSON.parse(n.node.ctl('map', 'dump', 'fast_cpod_v1', '-o', 'json'));
@@ -19,8 +23,8 @@ function stats(n: LabNode): Record<string, number> {
   return Object.fromEntries(rows.map((r) => [r.counter, Number(r.packets)]));
 }
 
-for (const mode of MODES) {
-  describe(`cross-node networking, ${mode} mode`, () => {
+for (const { mode, encap } of VARIANTS) {
+  describe(`cross-node networking, ${mode} mode${encap ? `, ${encap} encapsulation` : ''}`, () => {
     let lab: MultiNodeLab;
     let n1: LabNode, n2: LabNode, n3: LabNode;
     let configured: any[] = [];
@@ -29,7 +33,7 @@ for (const mode of MODES) {
       lab = await MultiNodeLab.create({ nodes: 3, podMtu: mode === 'overlay' ? 1450 : 1500, vni: VNI });
       [n1, n2, n3] = lab.nodes as [LabNode, LabNode, LabNode];
       configured = [];
-      for (const n of lab.nodes) configured.push(await lab.configure(n, { mode, vni: VNI }));
+      for (const n of lab.nodes) configured.push(await lab.configure(n, { mode, vni: VNI, ...(encap ? { encap } : {}) }));
       for (const n of lab.nodes) lab.addPod(n);
       lab.addPod(n3); // deleted later
       await lab.syncAll();
@@ -44,6 +48,8 @@ for (const mode of MODES) {
         assert.equal(st.uplink.name, UPLINK);
         if (mode === 'overlay') {
           assert.deepEqual({ mtu: st.overlay.mtu, port: st.overlay.port, vni: st.overlay.vni }, { mtu: 1450, port: 8472, vni: VNI });
+          assert.equal(st.overlay.encap, encap);
+          assert.equal(st.overlay.gsoDecap, canDecapGsoInEbpf() ? 'ebpf' : 'kernel', 'GSO decapsulation as this kernel allows');
           assert.equal(st.podMtu, 1450);
         } else {
           assert.equal(st.overlay, undefined);
@@ -64,6 +70,7 @@ for (const mode of MODES) {
       assert.equal(cfg.nodeIp, n1.underlayIp);
       assert.equal(cfg.uplink, UPLINK);
       assert.equal(cfg.overlay, mode === 'overlay' ? 'fast_vxlan' : '-');
+      assert.equal(cfg.encap, encap ?? '-');
     });
 
     test('ICMP between pods on every pair of nodes', () => {
@@ -86,6 +93,8 @@ for (const mode of MODES) {
       for (const n of lab.nodes) {
         const s = stats(n);
         assert.ok(s[mode === 'overlay' ? 'redirect_tunnel' : 'redirect_neigh']! > 0, `node ${n.index} sent through eBPF: ${JSON.stringify(s)}`);
+        if (encap === 'ebpf') assert.equal(s.encap_ebpf, s.redirect_tunnel, `node ${n.index}: every pod packet into the tunnel was encapsulated by eBPF`);
+        else assert.equal(s.encap_ebpf, 0, `node ${n.index}: nothing encapsulated by eBPF`);
         assert.ok(s.deliver_from_net! > 0, `node ${n.index} delivered with redirect_peer`);
         assert.equal(s.drop_vni, 0);
       }
@@ -147,7 +156,8 @@ for (const mode of MODES) {
       assert.deepEqual(rows.map((r) => r.ip).sort(), want.map((r) => r.ip).sort());
       const pod2 = rows.find((r) => r.ip === n2.pods[0]!.ip)!;
       assert.equal(pod2.kind, 'pod');
-      assert.equal(pod2.path, mode === 'overlay' ? `vxlan vni ${VNI} -> ${n2.underlayIp}` : `via ${n2.underlayIp} dev ${UPLINK}`);
+      const tunnel = encap === 'ebpf' ? `(eBPF encap, dev ${UPLINK})` : '(fast_vxlan)';
+      assert.equal(pod2.path, mode === 'overlay' ? `vxlan vni ${VNI} -> ${n2.underlayIp} ${tunnel}` : `via ${n2.underlayIp} dev ${UPLINK}`);
       assert.equal(rows.find((r) => r.ip === n3.underlayIp)!.kind, 'node');
       const table = n1.node.ctl('map', 'dump', 'fast_cpod_v1');
       assert.match(table, mode === 'overlay' ? /vxlan vni 4242 -> 192\.168\.100\.3/ : /via 192\.168\.100\.3 dev eth0/);

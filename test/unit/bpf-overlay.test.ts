@@ -9,13 +9,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LoadedBpfObject, readObjectSpec } from '../../src/dataplane/bpf/bpf-object.js';
 import { testRun } from '../../src/dataplane/bpf/test-run.js';
+import { canDecapGsoInEbpf } from '../../src/dataplane/bpf/kernel-btf.js';
 import { libbpf, check, TestRunOpts } from '../../src/dataplane/bpf/libbpf.js';
 import koffi from 'koffi';
 import { ensureBpffs, removeBpffs } from '../../src/dataplane/net/bpffs.js';
 import { withNetnsSync } from '../../src/dataplane/net/netns.js';
 import {
   MAP_NAMES, encodeIp, encodeLocalPod, encodeClusterPod, encodeNodeConfig, decodeNodeConfig, decodeMac, STAT_NAMES, sumPerCpu,
-  CONFIG_KEY, CPOD_FLAG_NODE, type CrossNodeMode, type NodeConfigEntry,
+  CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, type CrossNodeMode, type NodeConfigEntry,
 } from '../../src/dataplane/bpf/map-layouts.js';
 import { OVERLAY_MAC, OVERLAY_SRC_MAC, parsePrefix, prefixContains, prefixText, canonicalDst, routeReplaceLine, routeDeleteLine, masqueradeScript, sameRoute, tunnelNotrackScript } from '../../src/dataplane/net/cross-node.js';
 import { TestNetns, uniqueName } from '../helpers/netns.js';
@@ -80,10 +81,12 @@ after(() => {
   ns?.remove();
 });
 
-function configure(mode: CrossNodeMode): void {
+/** `ebpfEncap`: fast_from_pod encapsulates itself (FAST_CFG_F_EBPF_ENCAP) instead of
+ *  handing keyed packets to fast_vxlan. */
+function configure(mode: CrossNodeMode, ebpfEncap = false): void {
   const cfg: NodeConfigEntry = {
     mode, overlayIfindex: mode === 'overlay' ? dev.overlay : 0, uplinkIfindex: dev.uplink, vni: VNI, nodeIp: NODE_IP,
-    overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: 8472, flags: 0,
+    overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: 8472, flags: ebpfEncap ? CFG_FLAG_EBPF_ENCAP : 0,
   };
   podObj.map(MAP_NAMES.config).update(CONFIG_KEY, encodeNodeConfig(cfg));
 }
@@ -319,12 +322,137 @@ describe('overlay mode', () => {
     }
   });
 
-  test('a GSO tunnel packet is left to fast_vxlan (adjust_room would leave its tunnel GSO state stale)', () => {
-    const pkt = vxlan(ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, B.ip, 63, Buffer.alloc(1400))));
+  test('a GSO tunnel packet is decapsulated only where the kernel clears its tunnel GSO state', () => {
+    const inner = ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, B.ip, 63, Buffer.alloc(1400)));
+    const pkt = vxlan(inner);
     const r = runGso(netObj, 'fast_from_uplink', pkt, dev.uplink, 2, 1398);
-    assert.equal(r.retval, TC_ACT_OK);
-    assert.deepEqual(r.data, pkt);
+    if (canDecapGsoInEbpf()) {
+      assert.equal(r.retval, TC_ACT_REDIRECT, 'BPF_F_ADJ_ROOM_DECAP_L4_UDP accepted: decapsulated here');
+      assert.equal(r.data.length, inner.length);
+    } else {
+      assert.equal(r.retval, TC_ACT_OK, 'left to fast_vxlan: adjust_room would leave skb->encapsulation and SKB_GSO_UDP_TUNNEL set');
+      assert.deepEqual(r.data, pkt, 'unchanged (the refused flag is checked before the packet is touched)');
+    }
     assert.equal(runGso(netObj, 'fast_from_uplink', pkt, dev.uplink, 0, 0).retval, TC_ACT_REDIRECT, 'the same packet without GSO is decapsulated');
+  });
+});
+
+
+describe('overlay mode, eBPF encapsulation (FAST_CFG_F_EBPF_ENCAP)', () => {
+  before(() => configure('overlay', true));
+  after(() => configure('overlay'));
+
+  /** The outer headers eBPF wrote in front of `inner` (an Ethernet frame). */
+  function assertEncapsulated(out: Buffer, inner: Buffer, innerProto: number): void {
+    assert.equal(out.length, inner.length + 50, 'outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14)');
+    assert.equal(out.readUInt16BE(12), 0x0800, 'outer ethertype IPv4, whatever the inner family');
+    const ip = out.subarray(14, 34);
+    assert.equal(ip[0], 0x45);
+    assert.equal(ip.readUInt16BE(2), out.length - 14, 'outer total length');
+    assert.equal(ip.readUInt16BE(6) & 0x3fff, 0, 'not a fragment');
+    assert.equal(ip[8], 64, 'outer TTL');
+    assert.equal(ip[9], 17, 'UDP');
+    assert.ok(ipv4HeaderChecksumValid(out), 'outer header checksum');
+    assert.deepEqual([...ip.subarray(12, 16)].join('.'), NODE_IP, 'outer source: this node');
+    assert.deepEqual([...ip.subarray(16, 20)].join('.'), NODE2, 'outer destination: the remote pod\'s node');
+    const udp = out.subarray(34, 42);
+    assert.ok(udp.readUInt16BE(0) >= 32768, 'source port from the flow hash, upper half of the range');
+    assert.equal(udp.readUInt16BE(2), 8472);
+    assert.equal(udp.readUInt16BE(4), out.length - 34, 'UDP length');
+    assert.equal(udp.readUInt16BE(6), 0, 'no UDP checksum over IPv4');
+    assert.equal(out.readUInt32BE(42), 0x08000000, 'VXLAN I flag');
+    assert.equal(out.readUInt32BE(46), VNI << 8, 'VNI');
+    assert.equal(decodeMac(out.subarray(50, 56)), OVERLAY_MAC, 'inner destination MAC: what the receiving fast_vxlan takes as its own');
+    assert.equal(decodeMac(out.subarray(56, 62)), OVERLAY_SRC_MAC);
+    assert.equal(out.readUInt16BE(62), innerProto);
+  }
+
+  test('a packet to a remote pod is encapsulated in eBPF and sent out of the uplink', () => {
+    const pkt = podV4(R.ip, 64);
+    const before = { tunnel: stat('redirect_tunnel'), ebpf: stat('encap_ebpf') };
+    const r = fromPod(pkt);
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(stat('encap_ebpf') - before.ebpf, 1n);
+    assert.equal(stat('redirect_tunnel') - before.tunnel, 1n, 'still counted as taken into the tunnel');
+    assertEncapsulated(r.data, pkt, 0x0800);
+    const innerIp = r.data.subarray(64);
+    assert.equal(innerIp[8], 63, 'inner TTL decremented (this node routed it)');
+    assert.ok(ipv4HeaderChecksumValid(r.data.subarray(50)), 'inner header checksum still valid');
+    assert.deepEqual(innerIp.subarray(20), pkt.subarray(34), 'inner transport header and payload untouched');
+  });
+
+  test('the same flow always gets the same outer source port', () => {
+    const a = fromPod(podV4(R.ip)).data.readUInt16BE(34);
+    const b = fromPod(podV4(R.ip)).data.readUInt16BE(34);
+    assert.equal(a, b);
+  });
+
+  test('the outer header carries the inner DSCP but not its ECN bits', () => {
+    const pkt = podV4(R.ip);
+    pkt[15] = 0xb9; // DSCP 46 (EF) | ECT(1)
+    pkt.writeUInt16BE(0, 24);
+    pkt.writeUInt16BE(ipv4Checksum(pkt.subarray(14, 34)), 24);
+    const r = fromPod(pkt);
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(r.data[15], 0xb8);
+    assert.equal(r.data[64 + 1], 0xb9, 'inner TOS untouched');
+  });
+
+  test('an IPv6 pod packet goes into an IPv4 tunnel with its own inner ethertype', () => {
+    const pkt = podV6(R.ip6, 10);
+    const r = fromPod(pkt);
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assertEncapsulated(r.data, pkt, 0x86dd);
+    assert.equal(r.data[64 + 7], 9, 'hop limit decremented');
+  });
+
+  test('an IPv6 underlay address falls back to fast_vxlan (eBPF encapsulates over IPv4 only)', () => {
+    const before = stat('encap_ebpf');
+    const r = fromPod(podV4(R6U.ip));
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(stat('encap_ebpf'), before);
+    assert.equal(decodeMac(r.data.subarray(0, 6)), OVERLAY_MAC, 'the kernel path: keyed, inner MACs set, no outer header yet');
+    assert.equal(r.data.length, podV4(R6U.ip).length);
+  });
+
+  test('a GSO skb eBPF may not grow (not TCP, no fixed UDP segments) falls back to fast_vxlan unchanged', () => {
+    const pkt = podV4(R.ip, 64);
+    const before = stat('encap_ebpf');
+    const r = runGso(podObj, 'fast_from_pod', pkt, A.ifindex, 2, 1000);
+    assert.equal(r.retval, TC_ACT_REDIRECT);
+    assert.equal(stat('encap_ebpf'), before, 'adjust_room refused it');
+    assert.equal(r.data.length, pkt.length, 'no outer header: fast_vxlan encapsulates');
+    assert.equal(decodeMac(r.data.subarray(0, 6)), OVERLAY_MAC);
+  });
+
+  test('local delivery and the host stack are unaffected', () => {
+    assert.equal(decodeMac(fromPod(podV4(B.ip)).data.subarray(0, 6)), B.podMac);
+    const pkt = podV4('203.0.113.9');
+    assert.deepEqual(fromPod(pkt).data, pkt);
+  });
+
+  test('what eBPF encapsulates is what the receiving uplink decapsulates', () => {
+    // Node 2's view: this node's encapsulated packet, addressed to it; its local pod R.
+    const out = fromPod(podV4(R.ip, 64)).data;
+    const asNode2 = Buffer.from(out);
+    asNode2.set(Buffer.from(dev.uplinkMac.split(':').map((h) => parseInt(h, 16))), 0);
+    configure('overlay', true);
+    const cfg = podObj.map(MAP_NAMES.config);
+    const node2Cfg = encodeNodeConfig({ ...decodeNodeConfig(cfg.lookup(CONFIG_KEY)!), nodeIp: NODE2 });
+    const lpod = podObj.map(MAP_NAMES.localPods);
+    const rKey = encodeIp(R.ip);
+    lpod.update(rKey, encodeLocalPod({ hostIfindex: B.ifindex, podIfindex: 2, podMac: B.podMac, hostMac: B.hostMac, flags: 0 }));
+    cfg.update(CONFIG_KEY, node2Cfg);
+    try {
+      const r = fromUplink(asNode2);
+      assert.equal(r.retval, TC_ACT_REDIRECT, 'decapsulated and delivered');
+      assert.equal(r.data.length, out.length - 50);
+      assert.equal(r.data[14 + 8], 62, 'one more hop');
+      assert.deepEqual(r.data.subarray(34), out.subarray(84), 'the pod\'s transport header and payload arrive intact');
+    } finally {
+      lpod.delete(rKey);
+      configure('overlay', true);
+    }
   });
 });
 

@@ -27,6 +27,9 @@ export interface ClusterPodEntry {
 
 /** struct fast_cluster_pod flags. */
 export const CPOD_FLAG_NODE = 0x1; // the key is a remote node's own address
+/** struct fast_config flags: overlay packets from pods are encapsulated by eBPF
+ *  (FAST_CFG_F_EBPF_ENCAP), not by fast_vxlan. */
+export const CFG_FLAG_EBPF_ENCAP = 0x1;
 
 /** enum fast_mode. */
 export const CROSS_NODE_MODES = { 0: 'local', 1: 'overlay', 2: 'native' } as const;
@@ -62,7 +65,7 @@ export interface LocalDeviceEntry {
 export const STAT_NAMES = [
   'redirect_local', 'pass_stack', 'drop_spoof_src_ip', 'drop_spoof_src_mac', 'drop_unknown_proto',
   'drop_malformed', 'redirect_tunnel', 'redirect_neigh', 'deliver_from_net', 'drop_no_remote',
-  'drop_vni', 'encap_from_host', 'drop_tunnel_key', 'pass_from_net',
+  'drop_vni', 'encap_from_host', 'drop_tunnel_key', 'pass_from_net', 'encap_ebpf',
 ] as const;
 
 /** struct fast_ip: 16 bytes, IPv4 as ::ffff:a.b.c.d (one key shape for both families). */
