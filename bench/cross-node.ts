@@ -4,7 +4,10 @@
 //                     1500), in the overlay lab, whose uplinks carry no program: the limit;
 //   - node-to-node (native lab): the same in the native-routing lab, where every packet
 //                     arriving on the uplink meets fast_from_uplink (for information);
-//   - Fast overlay:   pod on node1 -> pod on node2 of a 2-node `fast lab` in overlay mode;
+//   - Fast overlay:   pod on node1 -> pod on node2 of a 2-node `fast lab` in overlay mode
+//                     (pod packets encapsulated by eBPF, the default);
+//   - Fast overlay (kernel encap): the same with overlayEncap: kernel (fast_vxlan
+//                     encapsulates), in a third lab;
 //   - Fast native:    the same in native-routing mode;
 //   - VXLAN+bridge:   what flannel's vxlan backend with the bridge plugin does, built here
 //                     by hand with the same underlay shape (an underlay namespace with a
@@ -21,8 +24,8 @@
 //
 // Needs root, the built tree (npx tsc -p tsconfig.json && make -C cni), iperf3, sockperf.
 // Repetitions are interleaved (one run of each set-up, then the next repetition, the order
-// rotating) and medians are reported. Labs are named flabxbo / flabxbn (API ports 21571,
-// 21572, directories /tmp/flabxb*); everything is removed at the end, on failure and on
+// rotating) and medians are reported. Labs are named flabxbo / flabxbk / flabxbn (API ports
+// 21571, 21573, 21572, directories /tmp/flabxb*); everything is removed at the end, on failure and on
 // Ctrl-C. Progress on stderr, markdown on stdout.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -40,8 +43,8 @@ const CLIENT_CPU = opts.pin ? 0 : undefined;
 const SERVER_CPU = opts.pin ? 1 : undefined;
 const FAST = path.join(REPO, 'bin', 'fast');
 
-type Setup = 'node-to-node' | 'node-to-node (native lab)' | 'Fast overlay' | 'Fast native' | 'VXLAN+bridge';
-const ALL_SETUPS: Setup[] = ['node-to-node', 'node-to-node (native lab)', 'Fast overlay', 'Fast native', 'VXLAN+bridge'];
+type Setup = 'node-to-node' | 'node-to-node (native lab)' | 'Fast overlay' | 'Fast overlay (kernel encap)' | 'Fast native' | 'VXLAN+bridge';
+const ALL_SETUPS: Setup[] = ['node-to-node', 'node-to-node (native lab)', 'Fast overlay', 'Fast overlay (kernel encap)', 'Fast native', 'VXLAN+bridge'];
 const SETUPS = chooseSetups(opts.setups);
 const rotate = (r: number): Setup[] => SETUPS.map((_, i) => SETUPS[(i + r) % SETUPS.length]!);
 
@@ -50,7 +53,7 @@ interface End { ns: TestNetns; ip: string }
 function chooseSetups(spec: string): Setup[] {
   const groups: Record<string, Setup[]> = {
     all: ALL_SETUPS,
-    overlay: ['node-to-node', 'Fast overlay', 'VXLAN+bridge'],
+    overlay: ['node-to-node', 'Fast overlay', 'Fast overlay (kernel encap)', 'VXLAN+bridge'],
     native: ['node-to-node', 'node-to-node (native lab)', 'Fast native'],
   };
   const named = groups[spec] ?? spec.split(',').map((s) => s.trim());
@@ -82,7 +85,7 @@ async function until(what: string, check: () => boolean, timeoutMs: number): Pro
  *  with the first pool can race it and get the uplink's MTU: see test/e2e/cross-node.test.ts). */
 class Lab {
   readonly dir: string;
-  constructor(readonly mode: 'overlay' | 'native', readonly name: string, readonly port: number) {
+  constructor(readonly mode: 'overlay' | 'native', readonly name: string, readonly port: number, readonly env: Record<string, string> = {}) {
     this.dir = `/tmp/${name}`;
   }
 
@@ -92,7 +95,9 @@ class Lab {
 
   async up(): Promise<{ pods: [End, End]; nodes: [End, End] }> {
     onCleanup(`lab ${this.name}`, () => { spawnSync(process.execPath, [FAST, 'lab', 'down', '--dir', this.dir], { stdio: 'ignore' }); });
-    sh(process.execPath, [FAST, 'lab', 'up', '--nodes', '2', '--mode', this.mode, '--name', this.name, '--port', String(this.port), '--dir', this.dir]);
+    // The lab's agents inherit its environment: FAST_* variables override their config.
+    const r = spawnSync(process.execPath, [FAST, 'lab', 'up', '--nodes', '2', '--mode', this.mode, '--name', this.name, '--port', String(this.port), '--dir', this.dir], { encoding: 'utf8', env: { ...process.env, ...this.env } });
+    if (r.status !== 0) throw new Error(`fast lab up ${this.name} failed: ${r.stdout}${r.stderr}`);
     this.kubectl(['apply', '-f', '-'], 'apiVersion: sample.fast.io/v1alpha1\nkind: Ips\nmetadata: {name: default-ips}\nspec: {subnet: 10.244.0.1/16, ips: [10.244.100.0-10.244.200.250]}\n');
     const configured = (n: string) => fs.readFileSync(path.join(this.dir, n, 'agent.log'), 'utf8').includes('cross-node datapath configured');
     await until(`${this.name}: cross-node datapath configured`, () => configured('node1') && configured('node2'), 20000);
@@ -184,13 +189,16 @@ runBenchmark(async () => {
   const overlay = new Lab('overlay', 'flabxbo', 21571);
   const ov = await overlay.up();
   const native = new Lab('native', 'flabxbn', 21572);
+  const kernelEncap = new Lab('overlay', 'flabxbk', 21573, { FAST_OVERLAY_ENCAP: 'kernel' });
+  if (has('Fast overlay (kernel encap)')) progress('overlay lab (kernel encapsulation) up');
+  const kt = has('Fast overlay (kernel encap)') ? await kernelEncap.up() : undefined;
   const needNative = has('Fast native') || has('node-to-node (native lab)');
   if (needNative) progress('native lab up');
   const nt = needNative ? await native.up() : undefined;
   if (has('VXLAN+bridge')) progress('VXLAN+bridge set-up');
   const fl = has('VXLAN+bridge') ? flannelLike() : undefined;
   const pairs = Object.fromEntries(Object.entries({
-    'node-to-node': ov.nodes, 'node-to-node (native lab)': nt?.nodes, 'Fast overlay': ov.pods, 'Fast native': nt?.pods, 'VXLAN+bridge': fl,
+    'node-to-node': ov.nodes, 'node-to-node (native lab)': nt?.nodes, 'Fast overlay': ov.pods, 'Fast overlay (kernel encap)': kt?.pods, 'Fast native': nt?.pods, 'VXLAN+bridge': fl,
   }).filter(([, v]) => v)) as Record<Setup, [End, End]>;
   const mtus = { overlay: overlay.podMtu(ov.pods[0]), native: nt ? native.podMtu(nt.pods[0]) : NaN };
   log(`pod MTU: Fast overlay ${mtus.overlay}, Fast native ${mtus.native}, VXLAN+bridge 1450`);
@@ -200,7 +208,7 @@ runBenchmark(async () => {
     await iperfServer(b.ns, SERVER_CPU);
     await sockperfServers(b.ns, b.ip, SERVER_CPU);
   }
-  const statsBefore = { overlay: overlay.stats(), native: nt ? native.stats() : {} };
+  const statsBefore = { overlay: overlay.stats(), kernel: kt ? kernelEncap.stats() : {}, native: nt ? native.stats() : {} };
   const loadBefore = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
   const tput = Object.fromEntries(SETUPS.map((s) => [s, [] as IperfResult[]])) as Record<Setup, IperfResult[]>;
@@ -224,7 +232,7 @@ runBenchmark(async () => {
     }
   }
   const loadAfter = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const statsAfter = { overlay: overlay.stats(), native: nt ? native.stats() : {} };
+  const statsAfter = { overlay: overlay.stats(), kernel: kt ? kernelEncap.stats() : {}, native: nt ? native.stats() : {} };
   progress('done', true);
 
   const gbps = (s: Setup) => median(tput[s].map((x) => x.gbps));
@@ -262,8 +270,11 @@ runBenchmark(async () => {
     const rn = paired('Fast native', 'node-to-node');
     out.push(`Floor native throughput ≥ 0.97 × node-to-node (median of per-rep ratios): ${rn >= 0.97 ? 'met' : 'NOT met'} (${fmt(rn, 3)}; ratio of medians ${fmt(gbps('Fast native') / limit, 3)})`);
   }
+  if (has('Fast overlay (kernel encap)') && has('Fast overlay')) out.push(`Fast overlay, eBPF vs kernel encapsulation: throughput ${fmt(paired('Fast overlay', 'Fast overlay (kernel encap)'), 3)}× (median of per-rep ratios), TCP RTT p50 ${fmt(l('tcp', 'Fast overlay', 'p50Us') / l('tcp', 'Fast overlay (kernel encap)', 'p50Us'), 3)}×`);
   if (has('VXLAN+bridge') && has('Fast overlay')) out.push(`Fast overlay vs VXLAN+bridge: throughput ${fmt(paired('Fast overlay', 'VXLAN+bridge'), 3)}× (median of per-rep ratios), TCP RTT p50 ${fmt(l('tcp', 'Fast overlay', 'p50Us') / l('tcp', 'VXLAN+bridge', 'p50Us'), 3)}×`);
-  const d = (m: 'overlay' | 'native', k: string) => (statsAfter[m][k] ?? 0) - (statsBefore[m][k] ?? 0);
-  out.push(`eBPF counters on node1 during the run: overlay lab redirect_tunnel ${d('overlay', 'redirect_tunnel')}, deliver_from_net ${d('overlay', 'deliver_from_net')}; native lab redirect_neigh ${d('native', 'redirect_neigh')}, deliver_from_net ${d('native', 'deliver_from_net')}`);
+  const d = (m: keyof typeof statsAfter, k: string) => (statsAfter[m][k] ?? 0) - (statsBefore[m][k] ?? 0);
+  out.push(`eBPF counters on node1 during the run: overlay lab redirect_tunnel ${d('overlay', 'redirect_tunnel')} (encap_ebpf ${d('overlay', 'encap_ebpf')}), deliver_from_net ${d('overlay', 'deliver_from_net')}` +
+    (kt ? `; kernel-encap lab redirect_tunnel ${d('kernel', 'redirect_tunnel')} (encap_ebpf ${d('kernel', 'encap_ebpf')})` : '') +
+    (nt ? `; native lab redirect_neigh ${d('native', 'redirect_neigh')}, deliver_from_net ${d('native', 'deliver_from_net')}` : ''));
   process.stdout.write(out.join('\n') + '\n');
 });
