@@ -67,6 +67,7 @@ struct fast_config {
 
 /* fast_config.flags */
 #define FAST_CFG_F_EBPF_ENCAP 0x1 /* overlay: encapsulate in eBPF, not through fast_vxlan */
+#define FAST_CFG_F_GSO_DECAP  0x2 /* overlay: the kernel takes BPF_F_ADJ_ROOM_DECAP_L4_UDP (agent's probe) */
 
 enum fast_dev_kind {
 	FAST_DEV_POD_VETH = 1,

@@ -94,9 +94,10 @@ drop:
  *    BPF_F_ADJ_ROOM_DECAP_L4_UDP (bpf-next, 2026; not 6.18): there adjust_room leaves
  *    skb->encapsulation and SKB_GSO_UDP_TUNNEL set, which breaks segmenting the inner
  *    packet if it is ever forwarded (a NIC would take the inner TCP header for the tunnel's
- *    UDP one); the VXLAN device clears both (iptunnel_pull_offloads). The flag is asked for
- *    on every GSO skb: an older kernel refuses the unknown flag (-EINVAL) before touching
- *    the packet, and the packet stays on the kernel path; a newer one decapsulates it here;
+ *    UDP one); the VXLAN device clears both (iptunnel_pull_offloads). The agent reads from
+ *    the kernel's BTF whether the flag exists and sets FAST_CFG_F_GSO_DECAP; should the
+ *    kernel still refuse it, adjust_room fails before touching the packet, which then
+ *    stays on the kernel path;
  *  - anything not exactly ours: outer IPv6 or IPv4 options, fragments, another port,
  *    flags or VNI (fast_from_overlay counts and drops a foreign VNI), another
  *    destination address, an inner destination that is not a local pod.
@@ -118,8 +119,11 @@ static __always_inline int decap_to_pod(struct __sk_buff *skb, const struct fast
 
 	if ((void *)(inner + 1) > data_end || skb->pkt_type != PACKET_HOST)
 		return -1;
-	if (skb->gso_size)
+	if (skb->gso_size) {
+		if (!(cfg->flags & FAST_CFG_F_GSO_DECAP))
+			return -1;
 		flags |= BPF_F_ADJ_ROOM_DECAP_L4_UDP;
+	}
 	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_UDP ||
 	    (ip->frag_off & bpf_htons(0x3fff)) || udp->dest != bpf_htons(cfg->port) ||
 	    vx->flags != bpf_htonl(VXLAN_FLAG_VNI) || vx->vni != bpf_htonl(cfg->vni << 8) ||

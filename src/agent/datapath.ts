@@ -16,7 +16,7 @@ import { canDecapGsoInEbpf } from '../dataplane/bpf/kernel-btf.js';
 import { ensureBpffs } from '../dataplane/net/bpffs.js';
 import {
   MAP_NAMES, encodeIp, encodeIfindex, encodeLocalPod, encodeLocalDevice, decodeLocalPod, decodeIp, decodeLocalDevice,
-  encodeClusterPod, decodeClusterPod, encodeNodeConfig, decodeNodeConfig, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, type CrossNodeMode,
+  encodeClusterPod, decodeClusterPod, encodeNodeConfig, decodeNodeConfig, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, CFG_FLAG_GSO_DECAP, type CrossNodeMode,
 } from '../dataplane/bpf/map-layouts.js';
 import {
   OVERLAY_DEVICE, OVERLAY_MAC, OVERLAY_SRC_MAC, DEFAULT_VNI, DEFAULT_VXLAN_PORT, VXLAN_OVERHEAD_V4, VXLAN_OVERHEAD_V6,
@@ -75,7 +75,6 @@ export interface CrossNodeOptions {
 }
 
 export type OverlayEncap = 'ebpf' | 'kernel';
-const gsoDecapper = (): 'ebpf' | 'kernel' => (canDecapGsoInEbpf() ? 'ebpf' : 'kernel');
 
 export interface CrossNodeState {
   mode: CrossNodeMode;
@@ -223,7 +222,7 @@ export class NodeDatapath {
       };
       const cfg = {
         mode: o.mode, overlayIfindex: 0, uplinkIfindex: uplink.ifindex, vni: o.vni, nodeIp: o.nodeIp,
-        overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: o.port, flags: o.mode === 'overlay' && o.encap === 'ebpf' ? CFG_FLAG_EBPF_ENCAP : 0,
+        overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: o.port, flags: o.mode !== 'overlay' ? 0 : (o.encap === 'ebpf' ? CFG_FLAG_EBPF_ENCAP : 0) | (canDecapGsoInEbpf() ? CFG_FLAG_GSO_DECAP : 0),
       };
       ensureForwarding(new Set([...ranges.map((r) => r.family), v6Underlay ? 6 : 4] as Array<4 | 6>));
 
@@ -234,7 +233,7 @@ export class NodeDatapath {
         attachTc(dev.ifindex, 'ingress', this.netObj.programFd(OVERLAY_INGRESS_PROGRAM));
         attachTc(dev.ifindex, 'egress', this.netObj.programFd(OVERLAY_EGRESS_PROGRAM));
         cfg.overlayIfindex = dev.ifindex;
-        state.overlay = { name: dev.ifname, ifindex: dev.ifindex, mtu: dev.mtu, port: o.port, vni: o.vni, encap: o.encap, gsoDecap: gsoDecapper() };
+        state.overlay = { name: dev.ifname, ifindex: dev.ifindex, mtu: dev.mtu, port: o.port, vni: o.vni, encap: o.encap, gsoDecap: canDecapGsoInEbpf() ? 'ebpf' : 'kernel' };
         state.podMtu = dev.mtu;
       } else {
         state.podMtu = o.mtu ?? uplink.mtu;
@@ -299,7 +298,7 @@ export class NodeDatapath {
       uplink: up && { name: up.ifname, ifindex: up.ifindex, mtu: up.mtu, mac: up.address },
     };
     if (cfg.mode === 'overlay') {
-      if (ov) state.overlay = { name: ov.ifname, ifindex: ov.ifindex, mtu: ov.mtu, port: cfg.port, vni: cfg.vni, encap: cfg.flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel', gsoDecap: gsoDecapper() };
+      if (ov) state.overlay = { name: ov.ifname, ifindex: ov.ifindex, mtu: ov.mtu, port: cfg.port, vni: cfg.vni, encap: cfg.flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel', gsoDecap: cfg.flags & CFG_FLAG_GSO_DECAP ? 'ebpf' : 'kernel' };
       state.podMtu = ov?.mtu;
       // The ranges are the overlay's non-host routes.
       state.podRanges = (await listFastRoutes()).filter((r) => r.dev === OVERLAY_DEVICE && !isHostPrefix(r.dst)).map((r) => r.dst);

@@ -30,6 +30,9 @@ export const CPOD_FLAG_NODE = 0x1; // the key is a remote node's own address
 /** struct fast_config flags: overlay packets from pods are encapsulated by eBPF
  *  (FAST_CFG_F_EBPF_ENCAP), not by fast_vxlan. */
 export const CFG_FLAG_EBPF_ENCAP = 0x1;
+/** struct fast_config flags: the kernel can clear a decapsulated GSO skb's tunnel state
+ *  (BPF_F_ADJ_ROOM_DECAP_L4_UDP), so the uplink decapsulates GSO VXLAN packets too. */
+export const CFG_FLAG_GSO_DECAP = 0x2;
 
 /** enum fast_mode. */
 export const CROSS_NODE_MODES = { 0: 'local', 1: 'overlay', 2: 'native' } as const;
