@@ -11,6 +11,7 @@ import { listenUnix } from './server.js';
 import { restoreNode } from './restore.js';
 import { createIpamBackend } from './ipam/create.js';
 import { handleCtlRequest } from './ctl-api.js';
+import { kernelFeatures } from '../dataplane/bpf/kernel-btf.js';
 
 async function main(): Promise<void> {
   let config: AgentConfig;
@@ -37,6 +38,8 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   const endpoints = new EndpointStore(config.stateDir);
   const datapath = NodeDatapath.open(config.bpfDir, config.bpffsDir, config.attachMode);
   log.info('eBPF programs attach through ' + (datapath.attach.mode === 'tcx' ? 'tcx links' : 'clsact + cls_bpf'), { attachMode: datapath.attach.mode, reason: datapath.attach.reason });
+  // What this kernel lacks is said once at start, with what Fast does instead.
+  for (const f of kernelFeatures()) log.info(`kernel: ${f.name} ${f.present ? 'present' : 'missing'}`, { feature: f.name, present: f.present, effect: f.effect });
   const ipam = await createIpamBackend(config, endpoints, log);
   const ctx = { nodeName: config.nodeName, mtu: config.mtu, endpoints, datapath, ipam, log, isReady: () => ready };
   const cni = new CniHandler(ctx);

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderTable, parseOutputFlag, type OutputFormat } from '../cli/table.js';
 import { DEFAULT_CONFIG } from '../agent/config.js';
-import { listPinnedMaps, dumpMap } from './pinned-maps.js';
+import { listPinnedMaps, dumpMap, crossNodeSummary, describeCrossNode } from './pinned-maps.js';
+import { kernelFeatures } from '../dataplane/bpf/kernel-btf.js';
 import { askAgent } from './agent-client.js';
 import { attachStatus, describeAttach } from './attach-status.js';
 import { MAP_NAMES } from '../dataplane/bpf/map-layouts.js';
@@ -58,11 +59,16 @@ async function status(o: CtlOptions, format: OutputFormat): Promise<void> {
   const agent = await askAgent<Record<string, unknown>>(o.socketPath, { op: 'status' }).then((r) => ({ reachable: true, ...r }), (e: Error) => ({ reachable: false, error: e.message }));
   const maps = listPinnedMaps(o.bpffsDir);
   const attach = attachStatus(o.bpffsDir, (agent as { attach?: { mode: string; reason: string } }).attach);
-  print(format, { agent, maps, attach }, () => {
+  const crossNode = crossNodeSummary(o.bpffsDir);
+  const kernel = kernelFeatures();
+  print(format, { agent, maps, attach, crossNode, kernel }, () => {
     const a = agent as Record<string, unknown>;
     const lines = [`Agent:      ${a.reachable ? `${a.ready ? 'ready' : 'starting'} (node ${a.node}, mode ${a.mode}, pid ${a.pid}, up ${a.uptimeSeconds}s)` : `unreachable: ${a.error}`}`,
       `Attach:     ${describeAttach(attach)}`,
       `Endpoints:  ${a.reachable ? a.endpoints : readEndpointRecords(o.stateDir).length}`,
+      `Cross-node: ${describeCrossNode(crossNode)}`,
+      `Kernel:     ${kernel.map((k) => `${k.name} ${k.present ? 'yes' : 'NO'}`).join(', ')}`,
+      ...kernel.filter((k) => !k.present).map((k) => `            ${k.name}: ${k.effect}`),
       `Maps:       ${maps.length} pinned under ${o.bpffsDir}`];
     let out = lines.join('\n') + '\n\n' + renderTable(['MAP', 'TYPE', 'ENTRIES', 'MAX'], maps.map((m) => [m.name, m.type, m.entries, m.maxEntries]));
     const pools = (a.pools ?? []) as Array<{ name: string; total: number; allocated: number; cooling: number; ready: boolean; message?: string }>;

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { BpfMap } from '../dataplane/bpf/bpf-map.js';
 import {
-  MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, decodeNodeConfig, STAT_NAMES, sumPerCpu, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP,
+  MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, decodeNodeConfig, STAT_NAMES, sumPerCpu, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, CFG_FLAG_GSO_DECAP,
   type LocalDeviceEntry, type NodeConfigEntry,
 } from '../dataplane/bpf/map-layouts.js';
 
@@ -52,6 +52,36 @@ export function readNodeConfig(bpffsDir: string): NodeConfigEntry | undefined {
     const v = m.lookup(CONFIG_KEY);
     return v ? decodeNodeConfig(v) : undefined;
   });
+}
+
+/** The node's cross-node settings as its programs see them (the pinned config map). */
+export interface CrossNodeSummary {
+  mode: string;
+  nodeIp?: string;
+  uplink?: string;
+  /** overlay: who encapsulates pod packets, and who decapsulates GSO packets. */
+  encap?: 'ebpf' | 'kernel';
+  gsoDecap?: 'ebpf' | 'kernel';
+}
+
+export function crossNodeSummary(bpffsDir: string): CrossNodeSummary | undefined {
+  const cfg = readNodeConfig(bpffsDir);
+  if (!cfg) return undefined;
+  if (cfg.mode === 'local') return { mode: 'local' };
+  const uplink = readDevices(bpffsDir).get(cfg.uplinkIfindex)?.name ?? `#${cfg.uplinkIfindex}`;
+  const base = { mode: cfg.mode, nodeIp: cfg.nodeIp, uplink };
+  if (cfg.mode !== 'overlay') return base;
+  return { ...base, encap: cfg.flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel', gsoDecap: cfg.flags & CFG_FLAG_GSO_DECAP ? 'ebpf' : 'kernel' };
+}
+
+export function describeCrossNode(c: CrossNodeSummary | undefined): string {
+  if (!c) return 'no pinned config map';
+  if (c.mode === 'local') return 'off (pods reach only this node; the rest through the host stack)';
+  const where = `node ${c.nodeIp} on ${c.uplink}`;
+  if (c.mode !== 'overlay') return `native routing, ${where}`;
+  const encap = c.encap === 'ebpf' ? 'eBPF (IPv4 underlay; fast_vxlan otherwise)' : 'fast_vxlan';
+  const decap = c.gsoDecap === 'ebpf' ? 'eBPF, large (GSO) packets included' : 'eBPF, large (GSO) packets by fast_vxlan';
+  return `overlay (VXLAN), ${where}; encapsulation ${encap}; decapsulation ${decap}`;
 }
 
 /** How a packet from a local pod reaches a remote one, as the node is configured. */

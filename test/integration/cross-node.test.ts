@@ -71,6 +71,13 @@ for (const { mode, encap } of VARIANTS) {
       assert.equal(cfg.uplink, UPLINK);
       assert.equal(cfg.overlay, mode === 'overlay' ? 'fast_vxlan' : '-');
       assert.equal(cfg.encap, encap ?? '-');
+      const status = n1.node.ctl('status');
+      assert.match(status, mode === 'native' ? /Cross-node: native routing, node 192\.168\.100\.\d+ on eth0/
+        : new RegExp(`Cross-node: overlay \\(VXLAN\\), node 192\\.168\\.100\\.\\d+ on eth0; encapsulation ${encap === 'ebpf' ? 'eBPF' : 'fast_vxlan'}`));
+      assert.match(status, /Kernel: +tcx links (yes|NO), VXLAN device yes, eBPF GSO decapsulation (yes|NO), netkit devices (yes|NO)/);
+      const json = JSON.parse(n1.node.ctl('status', '-o', 'json')) as { crossNode: Record<string, string>; kernel: Array<{ name: string; present: boolean }> };
+      assert.deepEqual(json.crossNode, { mode, nodeIp: n1.underlayIp, uplink: UPLINK, ...(mode === 'overlay' ? { encap, gsoDecap: canDecapGsoInEbpf() ? 'ebpf' : 'kernel' } : {}) });
+      assert.equal(json.kernel.find((k) => k.name === 'VXLAN device')?.present, true);
     });
 
     test('ICMP between pods on every pair of nodes', () => {

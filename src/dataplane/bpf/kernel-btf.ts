@@ -26,3 +26,30 @@ function readBtf(): Buffer {
 export function canDecapGsoInEbpf(): boolean {
   return kernelBtfHas('BPF_F_ADJ_ROOM_DECAP_L4_UDP');
 }
+
+/** A kernel capability Fast uses, or would use, and what its absence means. */
+export interface KernelFeature {
+  name: string;
+  present: boolean;
+  /** What Fast does with it, or without it. */
+  effect: string;
+}
+
+/**
+ * The kernel features behind Fast's datapath choices, as the running kernel's BTF names
+ * them (a function is in BTF only when its code is built in). Read, never attached: fast-ctl
+ * can report them without privileges beyond reading BTF, and the agent logs them at start.
+ */
+export function kernelFeatures(): KernelFeature[] {
+  const f = (name: string, btfName: string, yes: string, no: string): KernelFeature => {
+    const present = kernelBtfHas(btfName);
+    return { name, present, effect: present ? yes : no };
+  };
+  return [
+    f('tcx links', 'tcx_link_attach', 'available to attachMode auto|tcx', 'clsact + cls_bpf only'),
+    f('VXLAN device', 'vxlan_xmit', 'overlay mode available', 'overlay mode unavailable (CONFIG_VXLAN): use native routing'),
+    f('eBPF GSO decapsulation', 'BPF_F_ADJ_ROOM_DECAP_L4_UDP', 'the uplink decapsulates large (GSO) VXLAN packets too',
+      'large (GSO) VXLAN packets are decapsulated by fast_vxlan (BPF_F_ADJ_ROOM_DECAP_L4_UDP is newer than this kernel)'),
+    f('netkit devices', 'netkit_xmit', 'present (Fast wires pods with veth)', 'absent (CONFIG_NETKIT): pods use veth, whose host side costs a second receive pass'),
+  ];
+}
