@@ -16,7 +16,7 @@ import { canDecapGsoInEbpf } from '../dataplane/bpf/kernel-btf.js';
 import { ensureBpffs } from '../dataplane/net/bpffs.js';
 import {
   MAP_NAMES, encodeIp, encodeIfindex, encodeLocalPod, encodeLocalDevice, decodeLocalPod, decodeIp, decodeLocalDevice,
-  encodeClusterPod, decodeClusterPod, encodeNodeConfig, decodeNodeConfig, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, CFG_FLAG_GSO_DECAP, type CrossNodeMode,
+  type OverlayPaths, encodeClusterPod, decodeClusterPod, encodeNodeConfig, decodeNodeConfig, CONFIG_KEY, CPOD_FLAG_NODE, encodeOverlayFlags, decodeOverlayFlags, type CrossNodeMode,
 } from '../dataplane/bpf/map-layouts.js';
 import {
   OVERLAY_DEVICE, OVERLAY_MAC, OVERLAY_SRC_MAC, DEFAULT_VNI, DEFAULT_VXLAN_PORT, VXLAN_OVERHEAD_V4, VXLAN_OVERHEAD_V6,
@@ -80,12 +80,10 @@ export interface CrossNodeState {
   mode: CrossNodeMode;
   nodeIp: string;
   uplink?: { name: string; ifindex: number; mtu: number; mac: string };
-  overlay?: {
-    name: string; ifindex: number; mtu: number; port: number; vni: number; encap: OverlayEncap;
-    /** Who decapsulates GSO (large, aggregated) VXLAN packets for local pods: eBPF on the
-     *  uplink where the kernel can clear their tunnel GSO state, else fast_vxlan. */
-    gsoDecap: 'ebpf' | 'kernel';
-  };
+  /** encap/gsoDecap: who encapsulates pod packets, and who decapsulates GSO (large,
+   *  aggregated) VXLAN packets for local pods: eBPF on the uplink where the kernel can clear
+   *  their tunnel GSO state, else fast_vxlan. */
+  overlay?: { name: string; ifindex: number; mtu: number; port: number; vni: number } & OverlayPaths;
   podRanges: string[];
   /** The MTU pods need for cross-node traffic to fit without fragmentation. */
   podMtu?: number;
@@ -220,9 +218,10 @@ export class NodeDatapath {
         mode: o.mode, nodeIp: o.nodeIp, podRanges: ranges.map(prefixText),
         uplink: { name: uplink.ifname, ifindex: uplink.ifindex, mtu: uplink.mtu, mac: uplink.address },
       };
+      const paths = { encap: o.encap, gsoDecap: canDecapGsoInEbpf() ? 'ebpf' : 'kernel' } as const;
       const cfg = {
         mode: o.mode, overlayIfindex: 0, uplinkIfindex: uplink.ifindex, vni: o.vni, nodeIp: o.nodeIp,
-        overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: o.port, flags: o.mode !== 'overlay' ? 0 : (o.encap === 'ebpf' ? CFG_FLAG_EBPF_ENCAP : 0) | (canDecapGsoInEbpf() ? CFG_FLAG_GSO_DECAP : 0),
+        overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: o.port, flags: o.mode === 'overlay' ? encodeOverlayFlags(paths) : 0,
       };
       ensureForwarding(new Set([...ranges.map((r) => r.family), v6Underlay ? 6 : 4] as Array<4 | 6>));
 
@@ -233,7 +232,7 @@ export class NodeDatapath {
         attachTc(dev.ifindex, 'ingress', this.netObj.programFd(OVERLAY_INGRESS_PROGRAM));
         attachTc(dev.ifindex, 'egress', this.netObj.programFd(OVERLAY_EGRESS_PROGRAM));
         cfg.overlayIfindex = dev.ifindex;
-        state.overlay = { name: dev.ifname, ifindex: dev.ifindex, mtu: dev.mtu, port: o.port, vni: o.vni, encap: o.encap, gsoDecap: canDecapGsoInEbpf() ? 'ebpf' : 'kernel' };
+        state.overlay = { name: dev.ifname, ifindex: dev.ifindex, mtu: dev.mtu, port: o.port, vni: o.vni, ...paths };
         state.podMtu = dev.mtu;
       } else {
         state.podMtu = o.mtu ?? uplink.mtu;
@@ -298,7 +297,7 @@ export class NodeDatapath {
       uplink: up && { name: up.ifname, ifindex: up.ifindex, mtu: up.mtu, mac: up.address },
     };
     if (cfg.mode === 'overlay') {
-      if (ov) state.overlay = { name: ov.ifname, ifindex: ov.ifindex, mtu: ov.mtu, port: cfg.port, vni: cfg.vni, encap: cfg.flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel', gsoDecap: cfg.flags & CFG_FLAG_GSO_DECAP ? 'ebpf' : 'kernel' };
+      if (ov) state.overlay = { name: ov.ifname, ifindex: ov.ifindex, mtu: ov.mtu, port: cfg.port, vni: cfg.vni, ...decodeOverlayFlags(cfg.flags) };
       state.podMtu = ov?.mtu;
       // The ranges are the overlay's non-host routes.
       state.podRanges = (await listFastRoutes()).filter((r) => r.dev === OVERLAY_DEVICE && !isHostPrefix(r.dst)).map((r) => r.dst);

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { BpfMap } from '../dataplane/bpf/bpf-map.js';
 import {
-  MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, decodeNodeConfig, STAT_NAMES, sumPerCpu, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, CFG_FLAG_GSO_DECAP,
+  MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, decodeNodeConfig, STAT_NAMES, sumPerCpu, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, decodeOverlayFlags,
   type LocalDeviceEntry, type NodeConfigEntry,
 } from '../dataplane/bpf/map-layouts.js';
 
@@ -71,7 +71,7 @@ export function crossNodeSummary(bpffsDir: string): CrossNodeSummary | undefined
   const uplink = readDevices(bpffsDir).get(cfg.uplinkIfindex)?.name ?? `#${cfg.uplinkIfindex}`;
   const base = { mode: cfg.mode, nodeIp: cfg.nodeIp, uplink };
   if (cfg.mode !== 'overlay') return base;
-  return { ...base, encap: cfg.flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel', gsoDecap: cfg.flags & CFG_FLAG_GSO_DECAP ? 'ebpf' : 'kernel' };
+  return { ...base, ...decodeOverlayFlags(cfg.flags) };
 }
 
 export function describeCrossNode(c: CrossNodeSummary | undefined): string {
@@ -126,7 +126,7 @@ export function dumpMap(bpffsDir: string, name: string): Array<Record<string, un
         mode: cfg.mode, nodeIp: cfg.nodeIp || '-', uplink: dev(cfg.uplinkIfindex), uplinkIfindex: cfg.uplinkIfindex,
         overlay: dev(cfg.overlayIfindex), overlayIfindex: cfg.overlayIfindex,
         vni: cfg.mode === 'overlay' ? cfg.vni : '-', port: cfg.mode === 'overlay' ? cfg.port : '-',
-        encap: cfg.mode !== 'overlay' ? '-' : cfg.flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel',
+        encap: cfg.mode === 'overlay' ? decodeOverlayFlags(cfg.flags).encap : '-',
         overlayMac: cfg.overlayMac, overlaySrcMac: cfg.overlaySrcMac,
       }];
     }

@@ -34,6 +34,21 @@ export const CFG_FLAG_EBPF_ENCAP = 0x1;
  *  (BPF_F_ADJ_ROOM_DECAP_L4_UDP), so the uplink decapsulates GSO VXLAN packets too. */
 export const CFG_FLAG_GSO_DECAP = 0x2;
 
+/** Who does the overlay's encapsulation and its GSO decapsulation: eBPF or the kernel's
+ *  VXLAN device (fast_vxlan). */
+export interface OverlayPaths {
+  encap: 'ebpf' | 'kernel';
+  gsoDecap: 'ebpf' | 'kernel';
+}
+
+export function encodeOverlayFlags(p: OverlayPaths): number {
+  return (p.encap === 'ebpf' ? CFG_FLAG_EBPF_ENCAP : 0) | (p.gsoDecap === 'ebpf' ? CFG_FLAG_GSO_DECAP : 0);
+}
+
+export function decodeOverlayFlags(flags: number): OverlayPaths {
+  return { encap: flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel', gsoDecap: flags & CFG_FLAG_GSO_DECAP ? 'ebpf' : 'kernel' };
+}
+
 /** enum fast_mode. */
 export const CROSS_NODE_MODES = { 0: 'local', 1: 'overlay', 2: 'native' } as const;
 export type CrossNodeMode = (typeof CROSS_NODE_MODES)[keyof typeof CROSS_NODE_MODES];
