@@ -8,6 +8,8 @@
 //                     (pod packets encapsulated by eBPF, the default);
 //   - Fast overlay (kernel encap): the same with overlayEncap: kernel (fast_vxlan
 //                     encapsulates), in a third lab;
+//   - Fast overlay (kernel decap): the same with overlayDecap: kernel (fast_vxlan
+//                     decapsulates every packet; eBPF still encapsulates), in a fourth lab;
 //   - Fast native:    the same in native-routing mode;
 //   - VXLAN+bridge:   what flannel's vxlan backend with the bridge plugin does, built here
 //                     by hand with the same underlay shape (an underlay namespace with a
@@ -24,8 +26,8 @@
 //
 // Needs root, the built tree (npx tsc -p tsconfig.json && make -C cni), iperf3, sockperf.
 // Repetitions are interleaved (one run of each set-up, then the next repetition, the order
-// rotating) and medians are reported. Labs are named flabxbo / flabxbk / flabxbn (API ports
-// 21571, 21573, 21572, directories /tmp/flabxb*); everything is removed at the end, on failure and on
+// rotating) and medians are reported. Labs are named flabxbo / flabxbk / flabxbd / flabxbn (API
+// ports 21571, 21573, 21574, 21572, directories /tmp/flabxb*); everything is removed at the end, on failure and on
 // Ctrl-C. Progress on stderr, markdown on stdout.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -43,8 +45,8 @@ const CLIENT_CPU = opts.pin ? 0 : undefined;
 const SERVER_CPU = opts.pin ? 1 : undefined;
 const FAST = path.join(REPO, 'bin', 'fast');
 
-type Setup = 'node-to-node' | 'node-to-node (native lab)' | 'Fast overlay' | 'Fast overlay (kernel encap)' | 'Fast native' | 'VXLAN+bridge';
-const ALL_SETUPS: Setup[] = ['node-to-node', 'node-to-node (native lab)', 'Fast overlay', 'Fast overlay (kernel encap)', 'Fast native', 'VXLAN+bridge'];
+type Setup = 'node-to-node' | 'node-to-node (native lab)' | 'Fast overlay' | 'Fast overlay (kernel encap)' | 'Fast overlay (kernel decap)' | 'Fast native' | 'VXLAN+bridge';
+const ALL_SETUPS: Setup[] = ['node-to-node', 'node-to-node (native lab)', 'Fast overlay', 'Fast overlay (kernel encap)', 'Fast overlay (kernel decap)', 'Fast native', 'VXLAN+bridge'];
 const SETUPS = chooseSetups(opts.setups);
 const rotate = (r: number): Setup[] => SETUPS.map((_, i) => SETUPS[(i + r) % SETUPS.length]!);
 
@@ -53,7 +55,7 @@ interface End { ns: TestNetns; ip: string }
 function chooseSetups(spec: string): Setup[] {
   const groups: Record<string, Setup[]> = {
     all: ALL_SETUPS,
-    overlay: ['node-to-node', 'Fast overlay', 'Fast overlay (kernel encap)', 'VXLAN+bridge'],
+    overlay: ['node-to-node', 'Fast overlay', 'Fast overlay (kernel encap)', 'Fast overlay (kernel decap)', 'VXLAN+bridge'],
     native: ['node-to-node', 'node-to-node (native lab)', 'Fast native'],
   };
   const named = groups[spec] ?? spec.split(',').map((s) => s.trim());
@@ -192,13 +194,16 @@ runBenchmark(async () => {
   const kernelEncap = new Lab('overlay', 'flabxbk', 21573, { FAST_OVERLAY_ENCAP: 'kernel' });
   if (has('Fast overlay (kernel encap)')) progress('overlay lab (kernel encapsulation) up');
   const kt = has('Fast overlay (kernel encap)') ? await kernelEncap.up() : undefined;
+  const kernelDecap = new Lab('overlay', 'flabxbd', 21574, { FAST_OVERLAY_DECAP: 'kernel' });
+  if (has('Fast overlay (kernel decap)')) progress('overlay lab (kernel decapsulation) up');
+  const kd = has('Fast overlay (kernel decap)') ? await kernelDecap.up() : undefined;
   const needNative = has('Fast native') || has('node-to-node (native lab)');
   if (needNative) progress('native lab up');
   const nt = needNative ? await native.up() : undefined;
   if (has('VXLAN+bridge')) progress('VXLAN+bridge set-up');
   const fl = has('VXLAN+bridge') ? flannelLike() : undefined;
   const pairs = Object.fromEntries(Object.entries({
-    'node-to-node': ov.nodes, 'node-to-node (native lab)': nt?.nodes, 'Fast overlay': ov.pods, 'Fast overlay (kernel encap)': kt?.pods, 'Fast native': nt?.pods, 'VXLAN+bridge': fl,
+    'node-to-node': ov.nodes, 'node-to-node (native lab)': nt?.nodes, 'Fast overlay': ov.pods, 'Fast overlay (kernel encap)': kt?.pods, 'Fast overlay (kernel decap)': kd?.pods, 'Fast native': nt?.pods, 'VXLAN+bridge': fl,
   }).filter(([, v]) => v)) as Record<Setup, [End, End]>;
   const mtus = { overlay: overlay.podMtu(ov.pods[0]), native: nt ? native.podMtu(nt.pods[0]) : NaN };
   log(`pod MTU: Fast overlay ${mtus.overlay}, Fast native ${mtus.native}, VXLAN+bridge 1450`);
@@ -271,6 +276,7 @@ runBenchmark(async () => {
     out.push(`Floor native throughput ≥ 0.97 × node-to-node (median of per-rep ratios): ${rn >= 0.97 ? 'met' : 'NOT met'} (${fmt(rn, 3)}; ratio of medians ${fmt(gbps('Fast native') / limit, 3)})`);
   }
   if (has('Fast overlay (kernel encap)') && has('Fast overlay')) out.push(`Fast overlay, eBPF vs kernel encapsulation: throughput ${fmt(paired('Fast overlay', 'Fast overlay (kernel encap)'), 3)}× (median of per-rep ratios), TCP RTT p50 ${fmt(l('tcp', 'Fast overlay', 'p50Us') / l('tcp', 'Fast overlay (kernel encap)', 'p50Us'), 3)}×`);
+  if (has('Fast overlay (kernel decap)') && has('Fast overlay')) out.push(`Fast overlay, eBPF vs kernel decapsulation: throughput ${fmt(paired('Fast overlay', 'Fast overlay (kernel decap)'), 3)}× (median of per-rep ratios), TCP RTT p50 ${fmt(l('tcp', 'Fast overlay', 'p50Us') / l('tcp', 'Fast overlay (kernel decap)', 'p50Us'), 3)}×`);
   if (has('VXLAN+bridge') && has('Fast overlay')) out.push(`Fast overlay vs VXLAN+bridge: throughput ${fmt(paired('Fast overlay', 'VXLAN+bridge'), 3)}× (median of per-rep ratios), TCP RTT p50 ${fmt(l('tcp', 'Fast overlay', 'p50Us') / l('tcp', 'VXLAN+bridge', 'p50Us'), 3)}×`);
   const d = (m: keyof typeof statsAfter, k: string) => (statsAfter[m][k] ?? 0) - (statsBefore[m][k] ?? 0);
   out.push(`eBPF counters on node1 during the run: overlay lab redirect_tunnel ${d('overlay', 'redirect_tunnel')} (encap_ebpf ${d('overlay', 'encap_ebpf')}), deliver_from_net ${d('overlay', 'deliver_from_net')}` +

@@ -68,6 +68,7 @@ struct fast_config {
 /* fast_config.flags */
 #define FAST_CFG_F_EBPF_ENCAP 0x1 /* overlay: encapsulate in eBPF, not through fast_vxlan */
 #define FAST_CFG_F_GSO_DECAP  0x2 /* overlay: the kernel takes BPF_F_ADJ_ROOM_DECAP_L4_UDP (agent's probe) */
+#define FAST_CFG_F_KERNEL_DECAP 0x4 /* overlay: the uplink decapsulates nothing; fast_vxlan takes every packet */
 
 enum fast_dev_kind {
 	FAST_DEV_POD_VETH = 1,

@@ -167,6 +167,8 @@ int fast_from_uplink(struct __sk_buff *skb)
 	if (!cfg)
 		return TC_ACT_OK;
 	if (cfg->mode == FAST_MODE_OVERLAY) {
+		if (cfg->flags & FAST_CFG_F_KERNEL_DECAP)
+			return TC_ACT_OK;
 		ret = decap_to_pod(skb, cfg);
 		return ret < 0 ? TC_ACT_OK : ret;
 	}

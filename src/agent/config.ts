@@ -39,6 +39,9 @@ export interface AgentConfig {
   /** Overlay: encapsulate pod packets in eBPF (default; IPv4 underlays) or always through
    *  the kernel's VXLAN device (fast_vxlan). Same wire format either way. */
   overlayEncap: 'ebpf' | 'kernel';
+  /** Overlay: decapsulate in eBPF on the uplink, straight into the pod (default), or leave
+   *  every tunnel packet to fast_vxlan. */
+  overlayDecap: 'ebpf' | 'kernel';
   /** How programs are attached to devices: clsact + cls_bpf (tc, the default), tcx links where
    *  the kernel has them (auto), or always tcx (fail without). Not tcx by default: on this
    *  kernel a tcx attach and a detach each wait an RCU grace period while holding RTNL (~12 ms
@@ -69,6 +72,7 @@ export const DEFAULT_CONFIG: AgentConfig = {
   vni: 1,
   vxlanPort: 8472,
   overlayEncap: 'ebpf',
+  overlayDecap: 'ebpf',
   attachMode: 'tc',
   ipamBlockSize: 64,
   ipamSyncTimeoutSeconds: 120,
@@ -149,6 +153,7 @@ function validate(c: AgentConfig): AgentConfig {
   if (c.mode === 'standalone' && c.pools.length === 0) throw new ConfigError('standalone mode needs at least one pool in "pools"');
   if (!['auto', 'tcx', 'tc'].includes(c.attachMode)) throw new ConfigError(`attachMode must be auto, tcx or tc, got ${c.attachMode}`);
   if (!['ebpf', 'kernel'].includes(c.overlayEncap)) throw new ConfigError(`overlayEncap must be ebpf or kernel, got ${c.overlayEncap}`);
+  if (!['ebpf', 'kernel'].includes(c.overlayDecap)) throw new ConfigError(`overlayDecap must be ebpf or kernel, got ${c.overlayDecap}`);
   if (!['overlay', 'native', 'local'].includes(c.datapathMode)) throw new ConfigError(`datapathMode must be overlay, native or local, got ${c.datapathMode}`);
   return c;
 }

@@ -72,6 +72,10 @@ export interface CrossNodeOptions {
    *  outer headers itself and sends the packet out of the uplink (IPv4 underlays; IPv6 ones
    *  and packets eBPF cannot take fall back to fast_vxlan); 'kernel': always fast_vxlan. */
   encap?: OverlayEncap;
+  /** Overlay: who decapsulates VXLAN packets for local pods. 'ebpf' (default): the uplink's
+   *  program, straight into the pod (GSO packets only where the kernel allows it); 'kernel':
+   *  always fast_vxlan. */
+  decap?: OverlayEncap;
 }
 
 export type OverlayEncap = 'ebpf' | 'kernel';
@@ -218,7 +222,7 @@ export class NodeDatapath {
         mode: o.mode, nodeIp: o.nodeIp, podRanges: ranges.map(prefixText),
         uplink: { name: uplink.ifname, ifindex: uplink.ifindex, mtu: uplink.mtu, mac: uplink.address },
       };
-      const paths = { encap: o.encap, gsoDecap: canDecapGsoInEbpf() ? 'ebpf' : 'kernel' } as const;
+      const paths: OverlayPaths = { encap: o.encap, decap: o.decap, gsoDecap: o.decap === 'ebpf' && canDecapGsoInEbpf() ? 'ebpf' : 'kernel' };
       const cfg = {
         mode: o.mode, overlayIfindex: 0, uplinkIfindex: uplink.ifindex, vni: o.vni, nodeIp: o.nodeIp,
         overlayMac: OVERLAY_MAC, overlaySrcMac: OVERLAY_SRC_MAC, port: o.port, flags: o.mode === 'overlay' ? encodeOverlayFlags(paths) : 0,
@@ -568,5 +572,7 @@ function validateOptions(o: CrossNodeOptions): ValidOptions {
   if (o.nodeIp !== undefined && !net.isIP(o.nodeIp)) throw new Error(`nodeIp must be this node's underlay address, got ${String(o.nodeIp)}`);
   const encap = o.encap ?? 'ebpf';
   if (encap !== 'ebpf' && encap !== 'kernel') throw new Error(`encap must be ebpf or kernel, got ${String(encap)}`);
-  return { mode: o.mode, uplink: o.uplink ?? '', nodeIp: o.nodeIp ?? '', vni, port, mtu: o.mtu, podRanges, encap };
+  const decap = o.decap ?? 'ebpf';
+  if (decap !== 'ebpf' && decap !== 'kernel') throw new Error(`decap must be ebpf or kernel, got ${String(decap)}`);
+  return { mode: o.mode, uplink: o.uplink ?? '', nodeIp: o.nodeIp ?? '', vni, port, mtu: o.mtu, podRanges, encap, decap };
 }

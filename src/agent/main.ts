@@ -81,7 +81,7 @@ async function startClusterSync(config: AgentConfig, datapath: NodeDatapath, ctx
   const kc = loadKubeConfig({ path: config.kubeconfig });
   const sync = new ClusterSync(kc, config.nodeName, datapath, log.child({ component: 'cluster-sync' }), async (podRanges) => {
     const state = await datapath.configureCrossNode({
-      mode: config.datapathMode as 'overlay' | 'native', uplink: config.uplink, nodeIp: config.nodeIp, vni: config.vni, port: config.vxlanPort, encap: config.overlayEncap, podRanges,
+      mode: config.datapathMode as 'overlay' | 'native', uplink: config.uplink, nodeIp: config.nodeIp, vni: config.vni, port: config.vxlanPort, encap: config.overlayEncap, decap: config.overlayDecap, podRanges,
     });
     // Pods must fit the encapsulation: new pods get the cross-node MTU when it is smaller.
     if (state.podMtu) ctx.mtu = Math.min(config.mtu, state.podMtu);

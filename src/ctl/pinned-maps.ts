@@ -61,6 +61,7 @@ export interface CrossNodeSummary {
   uplink?: string;
   /** overlay: who encapsulates pod packets, and who decapsulates GSO packets. */
   encap?: 'ebpf' | 'kernel';
+  decap?: 'ebpf' | 'kernel';
   gsoDecap?: 'ebpf' | 'kernel';
 }
 
@@ -80,7 +81,7 @@ export function describeCrossNode(c: CrossNodeSummary | undefined): string {
   const where = `node ${c.nodeIp} on ${c.uplink}`;
   if (c.mode !== 'overlay') return `native routing, ${where}`;
   const encap = c.encap === 'ebpf' ? 'eBPF (IPv4 underlay; fast_vxlan otherwise)' : 'fast_vxlan';
-  const decap = c.gsoDecap === 'ebpf' ? 'eBPF, large (GSO) packets included' : 'eBPF, large (GSO) packets by fast_vxlan';
+  const decap = c.decap === 'kernel' ? 'fast_vxlan' : c.gsoDecap === 'ebpf' ? 'eBPF, large (GSO) packets included' : 'eBPF, large (GSO) packets by fast_vxlan';
   return `overlay (VXLAN), ${where}; encapsulation ${encap}; decapsulation ${decap}`;
 }
 

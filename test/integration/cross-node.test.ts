@@ -9,9 +9,9 @@ import { envFor, sleep } from '../helpers/node-harness.js';
 import { canDecapGsoInEbpf } from '../../src/dataplane/bpf/kernel-btf.js';
 
 const VNI = 4242;
-/** Overlay twice: encapsulation by eBPF (the default) and by fast_vxlan. */
+/** Overlay twice: eBPF encapsulation and decapsulation (the defaults), and fast_vxlan both ways. */
 const VARIANTS = [
-  { mode: 'overlay', encap: 'ebpf' }, { mode: 'overlay', encap: 'kernel' }, { mode: 'native', encap: undefined },
+  { mode: 'overlay', encap: 'ebpf', decap: 'ebpf' }, { mode: 'overlay', encap: 'kernel', decap: 'kernel' }, { mode: 'native', encap: undefined, decap: undefined },
 ] as const;
 
 function cpodDump(n: LabNode): Array<{ ip: string; kind: string; nodeIp: string; path: string }> {
@@ -23,8 +23,8 @@ function stats(n: LabNode): Record<string, number> {
   return Object.fromEntries(rows.map((r) => [r.counter, Number(r.packets)]));
 }
 
-for (const { mode, encap } of VARIANTS) {
-  describe(`cross-node networking, ${mode} mode${encap ? `, ${encap} encapsulation` : ''}`, () => {
+for (const { mode, encap, decap } of VARIANTS) {
+  describe(`cross-node networking, ${mode} mode${encap ? `, ${encap} encapsulation and decapsulation` : ''}`, () => {
     let lab: MultiNodeLab;
     let n1: LabNode, n2: LabNode, n3: LabNode;
     let configured: any[] = [];
@@ -33,7 +33,7 @@ for (const { mode, encap } of VARIANTS) {
       lab = await MultiNodeLab.create({ nodes: 3, podMtu: mode === 'overlay' ? 1450 : 1500, vni: VNI });
       [n1, n2, n3] = lab.nodes as [LabNode, LabNode, LabNode];
       configured = [];
-      for (const n of lab.nodes) configured.push(await lab.configure(n, { mode, vni: VNI, ...(encap ? { encap } : {}) }));
+      for (const n of lab.nodes) configured.push(await lab.configure(n, { mode, vni: VNI, ...(encap ? { encap, decap } : {}) }));
       for (const n of lab.nodes) lab.addPod(n);
       lab.addPod(n3); // deleted later
       await lab.syncAll();
@@ -49,7 +49,8 @@ for (const { mode, encap } of VARIANTS) {
         if (mode === 'overlay') {
           assert.deepEqual({ mtu: st.overlay.mtu, port: st.overlay.port, vni: st.overlay.vni }, { mtu: 1450, port: 8472, vni: VNI });
           assert.equal(st.overlay.encap, encap);
-          assert.equal(st.overlay.gsoDecap, canDecapGsoInEbpf() ? 'ebpf' : 'kernel', 'GSO decapsulation as this kernel allows');
+          assert.equal(st.overlay.decap, decap);
+          assert.equal(st.overlay.gsoDecap, decap === 'ebpf' && canDecapGsoInEbpf() ? 'ebpf' : 'kernel', 'GSO decapsulation as this kernel allows');
           assert.equal(st.podMtu, 1450);
         } else {
           assert.equal(st.overlay, undefined);
@@ -73,10 +74,10 @@ for (const { mode, encap } of VARIANTS) {
       assert.equal(cfg.encap, encap ?? '-');
       const status = n1.node.ctl('status');
       assert.match(status, mode === 'native' ? /Cross-node: native routing, node 192\.168\.100\.\d+ on eth0/
-        : new RegExp(`Cross-node: overlay \\(VXLAN\\), node 192\\.168\\.100\\.\\d+ on eth0; encapsulation ${encap === 'ebpf' ? 'eBPF' : 'fast_vxlan'}`));
+        : new RegExp(`Cross-node: overlay \\(VXLAN\\), node 192\\.168\\.100\\.\\d+ on eth0; encapsulation ${encap === 'ebpf' ? 'eBPF' : 'fast_vxlan'}.*; decapsulation ${decap === 'ebpf' ? 'eBPF' : 'fast_vxlan'}`));
       assert.match(status, /Kernel: +tcx links (yes|NO), VXLAN device yes, eBPF GSO decapsulation (yes|NO), netkit devices (yes|NO)/);
       const json = JSON.parse(n1.node.ctl('status', '-o', 'json')) as { crossNode: Record<string, string>; kernel: Array<{ name: string; present: boolean }> };
-      assert.deepEqual(json.crossNode, { mode, nodeIp: n1.underlayIp, uplink: UPLINK, ...(mode === 'overlay' ? { encap, gsoDecap: canDecapGsoInEbpf() ? 'ebpf' : 'kernel' } : {}) });
+      assert.deepEqual(json.crossNode, { mode, nodeIp: n1.underlayIp, uplink: UPLINK, ...(mode === 'overlay' ? { encap, decap, gsoDecap: decap === 'ebpf' && canDecapGsoInEbpf() ? 'ebpf' : 'kernel' } : {}) });
       assert.equal(json.kernel.find((k) => k.name === 'VXLAN device')?.present, true);
     });
 

@@ -16,7 +16,7 @@ import { ensureBpffs, removeBpffs } from '../../src/dataplane/net/bpffs.js';
 import { withNetnsSync } from '../../src/dataplane/net/netns.js';
 import {
   MAP_NAMES, encodeIp, encodeLocalPod, encodeClusterPod, encodeNodeConfig, decodeNodeConfig, decodeMac, STAT_NAMES, sumPerCpu,
-  CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, CFG_FLAG_GSO_DECAP, type CrossNodeMode, type NodeConfigEntry,
+  CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, CFG_FLAG_GSO_DECAP, CFG_FLAG_KERNEL_DECAP, type CrossNodeMode, type NodeConfigEntry,
 } from '../../src/dataplane/bpf/map-layouts.js';
 import { OVERLAY_MAC, OVERLAY_SRC_MAC, parsePrefix, prefixContains, prefixText, canonicalDst, routeReplaceLine, routeDeleteLine, masqueradeScript, sameRoute, tunnelNotrackScript } from '../../src/dataplane/net/cross-node.js';
 import { TestNetns, uniqueName } from '../helpers/netns.js';
@@ -321,6 +321,20 @@ describe('overlay mode', () => {
       const r = fromUplink(pkt);
       assert.equal(r.retval, TC_ACT_OK, what);
       assert.deepEqual(r.data, pkt, what);
+    }
+  });
+
+  test('with FAST_CFG_F_KERNEL_DECAP (overlayDecap: kernel) the uplink leaves every tunnel packet to fast_vxlan', () => {
+    const pkt = vxlan(ethernet(OVERLAY_MAC, OVERLAY_SRC_MAC, 0x0800, ipv4Udp(R.ip, B.ip, 63)));
+    assert.equal(fromUplink(pkt).retval, TC_ACT_REDIRECT, 'decapsulated by default');
+    const cfg = podObj.map(MAP_NAMES.config);
+    cfg.update(CONFIG_KEY, encodeNodeConfig({ ...decodeNodeConfig(cfg.lookup(CONFIG_KEY)!), flags: CFG_FLAG_KERNEL_DECAP }));
+    try {
+      const r = fromUplink(pkt);
+      assert.equal(r.retval, TC_ACT_OK);
+      assert.deepEqual(r.data, pkt);
+    } finally {
+      configure('overlay');
     }
   });
 

@@ -33,20 +33,27 @@ export const CFG_FLAG_EBPF_ENCAP = 0x1;
 /** struct fast_config flags: the kernel can clear a decapsulated GSO skb's tunnel state
  *  (BPF_F_ADJ_ROOM_DECAP_L4_UDP), so the uplink decapsulates GSO VXLAN packets too. */
 export const CFG_FLAG_GSO_DECAP = 0x2;
+/** struct fast_config flags: the uplink decapsulates nothing, fast_vxlan takes every tunnel
+ *  packet (FAST_CFG_F_KERNEL_DECAP; clear, the default, means eBPF decapsulation). */
+export const CFG_FLAG_KERNEL_DECAP = 0x4;
 
-/** Who does the overlay's encapsulation and its GSO decapsulation: eBPF or the kernel's
- *  VXLAN device (fast_vxlan). */
+/** Who does the overlay's encapsulation, its decapsulation, and the decapsulation of GSO
+ *  packets: eBPF or the kernel's VXLAN device (fast_vxlan). */
 export interface OverlayPaths {
   encap: 'ebpf' | 'kernel';
+  decap: 'ebpf' | 'kernel';
+  /** 'ebpf' only where decap is and the kernel can clear a decapsulated GSO skb's state. */
   gsoDecap: 'ebpf' | 'kernel';
 }
 
 export function encodeOverlayFlags(p: OverlayPaths): number {
-  return (p.encap === 'ebpf' ? CFG_FLAG_EBPF_ENCAP : 0) | (p.gsoDecap === 'ebpf' ? CFG_FLAG_GSO_DECAP : 0);
+  return (p.encap === 'ebpf' ? CFG_FLAG_EBPF_ENCAP : 0) | (p.decap === 'kernel' ? CFG_FLAG_KERNEL_DECAP : 0) |
+    (p.decap === 'ebpf' && p.gsoDecap === 'ebpf' ? CFG_FLAG_GSO_DECAP : 0);
 }
 
 export function decodeOverlayFlags(flags: number): OverlayPaths {
-  return { encap: flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel', gsoDecap: flags & CFG_FLAG_GSO_DECAP ? 'ebpf' : 'kernel' };
+  const decap = flags & CFG_FLAG_KERNEL_DECAP ? 'kernel' : 'ebpf';
+  return { encap: flags & CFG_FLAG_EBPF_ENCAP ? 'ebpf' : 'kernel', decap, gsoDecap: decap === 'ebpf' && flags & CFG_FLAG_GSO_DECAP ? 'ebpf' : 'kernel' };
 }
 
 /** enum fast_mode. */
