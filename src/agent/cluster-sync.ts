@@ -36,8 +36,10 @@ export class ClusterSync {
   private readonly state: ClusterMapState;
   private queue: Promise<void> = Promise.resolve();
   private nodeAddresses = '';
-  private resyncQueued = false;
-  private flushQueued = false;
+  /** At most one resync waits in the queue: requests arriving meanwhile are served by it. */
+  private readonly requestResync = this.coalesced(() => this.resync());
+  /** One flush waits in the queue at a time: every event before it runs shares it. */
+  private readonly requestFlush = this.coalesced(() => this.flush());
   /** No pod event is applied before the first full resync has built the state. */
   private started = false;
   private timer?: NodeJS.Timeout;
@@ -92,6 +94,20 @@ export class ClusterSync {
     await this.queue;
   }
 
+  /** A requester of `task` that queues it at most once: requests made while it waits are
+   *  served by that run (a request made while it runs queues the next one). */
+  private coalesced(task: () => Promise<void>): () => void {
+    let queued = false;
+    return () => {
+      if (queued) return;
+      queued = true;
+      void this.enqueue(() => {
+        queued = false;
+        return task();
+      });
+    };
+  }
+
   /** Datapath writes are serialised; events never interleave with a resync. */
   private enqueue(fn: () => Promise<void>): Promise<void> {
     this.queue = this.queue.then(fn).catch((err: Error) => this.log.error('cluster map update failed', { err: err.message }));
@@ -115,15 +131,6 @@ export class ClusterSync {
     this.requestResync();
   }
 
-  /** At most one resync waits in the queue: requests arriving meanwhile are served by it. */
-  private requestResync(): void {
-    if (this.resyncQueued) return;
-    this.resyncQueued = true;
-    void this.enqueue(() => {
-      this.resyncQueued = false;
-      return this.resync();
-    });
-  }
 
   private nodeIps(): Map<string, string> {
     return new Map(this.nodes.list().map(nodeFacts).filter((n) => n.internalIp).map((n) => [n.name, n.internalIp!]));
@@ -137,15 +144,6 @@ export class ClusterSync {
     if (this.started && this.state.podGone(p.metadata?.uid ?? '')) this.requestFlush();
   }
 
-  /** One flush waits in the queue at a time: every event before it runs shares it. */
-  private requestFlush(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    void this.enqueue(() => {
-      this.flushQueued = false;
-      return this.flush();
-    });
-  }
 
   /** Applies the pending changes together, so their route updates share one batch. A
    *  failed write leaves the mirror unsure: a full resync puts the map right. */

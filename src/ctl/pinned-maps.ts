@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { BpfMap } from '../dataplane/bpf/bpf-map.js';
 import {
-  MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, decodeNodeConfig, STAT_NAMES, sumPerCpu, CONFIG_KEY, CPOD_FLAG_NODE, CFG_FLAG_EBPF_ENCAP, decodeOverlayFlags,
+  MAP_NAMES, decodeLocalPod, decodeClusterPod, decodeLocalDevice, decodeNodeConfig, STAT_NAMES, sumPerCpu, CONFIG_KEY, CPOD_FLAG_NODE, decodeOverlayFlags,
   type LocalDeviceEntry, type NodeConfigEntry,
 } from '../dataplane/bpf/map-layouts.js';
 
@@ -90,7 +90,7 @@ export function remotePath(cfg: NodeConfigEntry | undefined, nodeIp: string, dev
   switch (cfg?.mode) {
     case 'overlay':
       // eBPF encapsulates over an IPv4 underlay only; the rest goes through fast_vxlan.
-      return cfg.flags & CFG_FLAG_EBPF_ENCAP && net.isIPv4(nodeIp) && net.isIPv4(cfg.nodeIp)
+      return decodeOverlayFlags(cfg.flags).encap === 'ebpf' && net.isIPv4(nodeIp) && net.isIPv4(cfg.nodeIp)
         ? `vxlan vni ${cfg.vni} -> ${nodeIp} (eBPF encap, dev ${devs.get(cfg.uplinkIfindex)?.name ?? `#${cfg.uplinkIfindex}`})`
         : `vxlan vni ${cfg.vni} -> ${nodeIp} (fast_vxlan)`;
     case 'native':

@@ -13,6 +13,14 @@ export const common = {
   socket: libc.func('int socket(int domain, int type, int protocol)'),
 };
 
+/** errno values by name, as Node knows them for this platform (ERRNO.ENOENT, ...): no
+ *  module writes the numbers by hand. */
+export const ERRNO = os.constants.errno;
+
+/** O_CLOEXEC, also SOCK_CLOEXEC on Linux (socket(2) takes the open flag's value). */
+export const O_CLOEXEC = 0o2000000;
+export const SOCK_CLOEXEC = O_CLOEXEC;
+
 const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 
 /** "EEXIST", or undefined for a number Node does not name. */

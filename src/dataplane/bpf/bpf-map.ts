@@ -2,9 +2,9 @@
 // Typed views live in map-layouts.ts; this file knows nothing about Fast's layouts.
 import * as fs from 'node:fs';
 import { libbpf, check, closeFd } from './libbpf.js';
+import { ERRNO } from '../../sys/libc.js';
 
 const BPF_ANY = 0n;
-const ENOENT = 2;
 
 export interface MapInfo {
   type: number;
@@ -46,7 +46,7 @@ export class BpfMap {
   lookup(key: Buffer): Buffer | undefined {
     const value = Buffer.alloc(this.lookupSize());
     const rc = libbpf.mapLookupElem(this.fd, key, value);
-    if (rc === -ENOENT) return undefined;
+    if (rc === -ERRNO.ENOENT) return undefined;
     check('bpf_map_lookup_elem', rc, this.name);
     return value;
   }
@@ -58,7 +58,7 @@ export class BpfMap {
   /** Returns false when the key was not there (deletes are idempotent for callers). */
   delete(key: Buffer): boolean {
     const rc = libbpf.mapDeleteElem(this.fd, key);
-    if (rc === -ENOENT) return false;
+    if (rc === -ERRNO.ENOENT) return false;
     check('bpf_map_delete_elem', rc, this.name);
     return true;
   }
@@ -69,7 +69,7 @@ export class BpfMap {
     for (;;) {
       const next = Buffer.alloc(this.keySize);
       const rc = libbpf.mapGetNextKey(this.fd, prev, next);
-      if (rc === -ENOENT) return keys;
+      if (rc === -ERRNO.ENOENT) return keys;
       check('bpf_map_get_next_key', rc, this.name);
       keys.push(next);
       prev = next;

@@ -4,13 +4,22 @@
 import * as fs from 'node:fs';
 
 const VMLINUX_BTF = '/sys/kernel/btf/vmlinux';
-let names: Buffer | undefined;
+/** Answers, not the ~5 MB file: the agent asks a handful of names and lives long. */
+const answers = new Map<string, boolean>();
 
 /** Whether `name` (a type or enum value name) is in the kernel's BTF. False without BTF. */
 export function kernelBtfHas(name: string): boolean {
-  names ??= readBtf();
+  lookUp([name]);
+  return answers.get(name)!;
+}
+
+/** Answers every name not yet answered with one read of the BTF. */
+function lookUp(names: string[]): void {
+  const missing = names.filter((n) => !answers.has(n));
+  if (missing.length === 0) return;
+  const btf = readBtf();
   // BTF keeps names NUL-terminated in one string section.
-  return names.includes(Buffer.from(`\0${name}\0`));
+  for (const n of missing) answers.set(n, btf.includes(Buffer.from(`\0${n}\0`)));
 }
 
 function readBtf(): Buffer {
@@ -41,6 +50,7 @@ export interface KernelFeature {
  * can report them without privileges beyond reading BTF, and the agent logs them at start.
  */
 export function kernelFeatures(): KernelFeature[] {
+  lookUp(['tcx_link_attach', 'vxlan_xmit', 'BPF_F_ADJ_ROOM_DECAP_L4_UDP', 'netkit_xmit']);
   const f = (name: string, btfName: string, yes: string, no: string): KernelFeature => {
     const present = kernelBtfHas(btfName);
     return { name, present, effect: present ? yes : no };

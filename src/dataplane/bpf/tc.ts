@@ -15,6 +15,7 @@
 // the old attachment.
 import { libbpf, check } from './libbpf.js';
 import { attachTcx, readTcxPin, removeTcxPin, tcxPinPath } from './tcx.js';
+import { ERRNO } from '../../sys/libc.js';
 
 export type TcDirection = 'ingress' | 'egress';
 export type AttachMode = 'tcx' | 'tc';
@@ -22,10 +23,6 @@ export type AttachMode = 'tcx' | 'tc';
 const BPF_TC_INGRESS = 1;
 const BPF_TC_EGRESS = 2;
 const BPF_TC_F_REPLACE = 1;
-const ENOENT = 2;
-const EEXIST = 17;
-const EINVAL = 22;
-const ENODEV = 19;
 
 /** Fast's filters always sit at this handle and priority, so they can be found again. */
 export const FAST_TC_HANDLE = 0xfa57;
@@ -114,14 +111,14 @@ function tcOpts(progFd: number, flags: number): Buffer {
 export function attachClsact(ifindex: number, direction: TcDirection, progFd: number): void {
   const hook = tcHook(ifindex, direction);
   const rc = libbpf.tcHookCreate(hook);
-  if (rc < 0 && rc !== -EEXIST) check('bpf_tc_hook_create', rc, `ifindex ${ifindex}`);
+  if (rc < 0 && rc !== -ERRNO.EEXIST) check('bpf_tc_hook_create', rc, `ifindex ${ifindex}`);
   check('bpf_tc_attach', libbpf.tcAttach(hook, tcOpts(progFd, BPF_TC_F_REPLACE)), `ifindex ${ifindex} ${direction}`);
 }
 
 export function queryClsact(ifindex: number, direction: TcDirection): number | undefined {
   const opts = tcOpts(0, 0);
   const rc = libbpf.tcQuery(tcHook(ifindex, direction), opts);
-  if (rc === -ENOENT || rc === -EINVAL || rc === -ENODEV) return undefined;
+  if (rc === -ERRNO.ENOENT || rc === -ERRNO.EINVAL || rc === -ERRNO.ENODEV) return undefined;
   check('bpf_tc_query', rc, `ifindex ${ifindex}`);
   return opts.readUInt32LE(16);
 }
@@ -129,5 +126,5 @@ export function queryClsact(ifindex: number, direction: TcDirection): number | u
 /** Removes Fast's filter only (other filters and the qdisc stay). */
 export function detachClsact(ifindex: number, direction: TcDirection): void {
   const rc = libbpf.tcDetach(tcHook(ifindex, direction), tcOpts(0, 0));
-  if (rc < 0 && rc !== -ENOENT && rc !== -EINVAL && rc !== -ENODEV) check('bpf_tc_detach', rc);
+  if (rc < 0 && rc !== -ERRNO.ENOENT && rc !== -ERRNO.EINVAL && rc !== -ERRNO.ENODEV) check('bpf_tc_detach', rc);
 }

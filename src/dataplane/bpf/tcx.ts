@@ -10,14 +10,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { libbpf, check, closeFd, BpfError } from './libbpf.js';
+import { ERRNO } from '../../sys/libc.js';
 
 export type TcxDirection = 'ingress' | 'egress';
 
 export const BPF_TCX_INGRESS = 46;
 export const BPF_TCX_EGRESS = 47;
 const BPF_LINK_TYPE_TCX = 11;
-const ENOENT = 2;
-const ENODEV = 19;
 
 export interface TcxLinkInfo {
   linkId: number;
@@ -42,7 +41,7 @@ export function probeTcx(progFd: number): { supported: boolean; detail: string }
     closeFd(rc); // cannot happen (no device 0), but never keep a link we did not mean to make
     return { supported: true, detail: 'bpf_link_create accepted BPF_TCX_INGRESS' };
   }
-  if (rc === -ENODEV) return { supported: true, detail: 'bpf_link_create knows BPF_TCX_INGRESS' };
+  if (rc === -ERRNO.ENODEV) return { supported: true, detail: 'bpf_link_create knows BPF_TCX_INGRESS' };
   return { supported: false, detail: new BpfError('bpf_link_create(BPF_TCX_INGRESS)', -rc).message };
 }
 
@@ -73,7 +72,7 @@ function linkInfo(fd: number): TcxLinkInfo | undefined {
 /** Opens a pinned object; undefined when there is no pin. */
 function openPin(pin: string): number | undefined {
   const fd = libbpf.objGet(pin);
-  if (fd === -ENOENT) return undefined;
+  if (fd === -ERRNO.ENOENT) return undefined;
   return check('bpf_obj_get', fd, pin);
 }
 
@@ -126,7 +125,7 @@ export function removeTcxPin(pin: string): void {
   try {
     const rc = libbpf.linkDetach(fd);
     // A defunct link (device gone) and a pin that is not a link have nothing to detach.
-    if (rc < 0 && rc !== -ENOENT && rc !== -22 /* EINVAL */ && rc !== -95 /* EOPNOTSUPP */) check('bpf_link_detach', rc, pin);
+    if (rc < 0 && rc !== -ERRNO.ENOENT && rc !== -ERRNO.EINVAL && rc !== -ERRNO.EOPNOTSUPP) check('bpf_link_detach', rc, pin);
   } finally {
     closeFd(fd);
   }

@@ -3,7 +3,7 @@
 // (iproute2 ip/ipnetns.c), without a child process per namespace.
 import * as fs from 'node:fs';
 import koffi from 'koffi';
-import { libc, common } from '../../sys/libc.js';
+import { libc, common, ERRNO, SOCK_CLOEXEC } from '../../sys/libc.js';
 
 const CLONE_NEWNET = 0x40000000;
 const NSFS_MAGIC = 0x6e736673;
@@ -12,12 +12,9 @@ const MS_BIND = 0x1000;
 const MS_REC = 0x4000;
 const MS_SHARED = 0x100000;
 const MNT_DETACH = 2;
-const EINVAL = 22;
-const ENOENT = 2;
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
 const SIOCGIFFLAGS = 0x8913;
 const SIOCSIFFLAGS = 0x8914;
 const IFF_UP = 0x1;
@@ -133,7 +130,7 @@ function ensureSharedRunDir(): void {
   while (sys.mount('', NETNS_RUN_DIR, 'none', MS_SHARED | MS_REC, null) !== 0) {
     const errno = koffi.errno();
     // EINVAL: not a mount point yet; bind it onto itself once and try again.
-    if (errno !== EINVAL || madeMountPoint) throw new NetnsError(`mount --make-shared ${NETNS_RUN_DIR} failed`, errno);
+    if (errno !== ERRNO.EINVAL || madeMountPoint) throw new NetnsError(`mount --make-shared ${NETNS_RUN_DIR} failed`, errno);
     checked(sys.mount(NETNS_RUN_DIR, NETNS_RUN_DIR, 'none', MS_BIND | MS_REC, null), `mount --bind ${NETNS_RUN_DIR} ${NETNS_RUN_DIR} failed`);
     madeMountPoint = true;
   }
@@ -192,7 +189,7 @@ export function deleteNamedNetnsSync(name: string): void {
   if (sys.umount2(file, MNT_DETACH) !== 0) {
     const errno = koffi.errno();
     // EINVAL: not a mount point (a half-made namespace); ENOENT: already gone.
-    if (errno !== EINVAL && errno !== ENOENT) throw new NetnsError(`umount ${file} failed`, errno);
+    if (errno !== ERRNO.EINVAL && errno !== ERRNO.ENOENT) throw new NetnsError(`umount ${file} failed`, errno);
   }
   try {
     fs.unlinkSync(file);

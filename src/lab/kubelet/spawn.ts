@@ -7,7 +7,7 @@
 // blocked, the kubelet's other descriptors closed (they are all close-on-exec).
 import * as net from 'node:net';
 import koffi from 'koffi';
-import { libc, common } from '../../sys/libc.js';
+import { libc, common, O_CLOEXEC } from '../../sys/libc.js';
 
 const sys = {
   posixSpawn: libc.func('int posix_spawn(_Out_ int *pid, const char *path, const void *fileActions, const void *attr, const char **argv, const char **envp)'),
@@ -26,7 +26,6 @@ const sys = {
   strerror: common.strerror,
 };
 
-const O_CLOEXEC = 0o2000000;
 const WNOHANG = 1;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 const POSIX_SPAWN_SETSIGDEF = 0x04;

@@ -10,7 +10,7 @@
 import koffi from 'koffi';
 import * as c from './constants.js';
 import { nlmsg, parseDone, parseError, parseMessages, type NlMsg } from './message.js';
-import { libc, common, describeErrno, errnoName } from '../../../sys/libc.js';
+import { libc, common, describeErrno, errnoName, ERRNO, SOCK_CLOEXEC } from '../../../sys/libc.js';
 
 export { describeErrno };
 
@@ -25,10 +25,7 @@ const sys = {
 };
 
 const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const MSG_TRUNC = 0x20;
-const EINTR = 4;
-const EAGAIN = 11;
 const RECV_TIMEOUT_S = 5;
 const RECV_BUFFER = 64 * 1024; // dump datagrams are at most 32 KiB
 
@@ -152,7 +149,7 @@ export class NetlinkSocket {
       const n = Number(sys.send(this.fd, msg, msg.length, 0));
       if (n === msg.length) return seq;
       const errno = koffi.errno();
-      if (n < 0 && errno === EINTR) continue;
+      if (n < 0 && errno === ERRNO.EINTR) continue;
       throw new NetlinkError(op, n < 0 ? errno : 5 /* EIO: short send */);
     }
   }
@@ -162,8 +159,8 @@ export class NetlinkSocket {
       const n = Number(sys.recv(this.fd, this.rx, this.rx.length, MSG_TRUNC));
       if (n < 0) {
         const errno = koffi.errno();
-        if (errno === EINTR) continue;
-        if (errno === EAGAIN) throw new NetlinkError(op, errno, `no answer from the kernel within ${RECV_TIMEOUT_S} s`);
+        if (errno === ERRNO.EINTR) continue;
+        if (errno === ERRNO.EAGAIN) throw new NetlinkError(op, errno, `no answer from the kernel within ${RECV_TIMEOUT_S} s`);
         throw new NetlinkError(op, errno);
       }
       if (n > this.rx.length) throw new NetlinkError(op, 90 /* EMSGSIZE */, `answer of ${n} bytes does not fit ${this.rx.length}`);
