@@ -17,6 +17,12 @@ export const common = {
  *  module writes the numbers by hand. */
 export const ERRNO = os.constants.errno;
 
+/** socket(2) address families and types (Linux values). */
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+
 /** O_CLOEXEC, also SOCK_CLOEXEC on Linux (socket(2) takes the open flag's value). */
 export const O_CLOEXEC = 0o2000000;
 export const SOCK_CLOEXEC = O_CLOEXEC;

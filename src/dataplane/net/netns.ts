@@ -3,7 +3,7 @@
 // (iproute2 ip/ipnetns.c), without a child process per namespace.
 import * as fs from 'node:fs';
 import koffi from 'koffi';
-import { libc, common, ERRNO, SOCK_CLOEXEC } from '../../sys/libc.js';
+import { libc, common, ERRNO, AF_INET, SOCK_DGRAM, SOCK_CLOEXEC } from '../../sys/libc.js';
 
 const CLONE_NEWNET = 0x40000000;
 const NSFS_MAGIC = 0x6e736673;
@@ -13,8 +13,6 @@ const MS_REC = 0x4000;
 const MS_SHARED = 0x100000;
 const MNT_DETACH = 2;
 
-const AF_INET = 2;
-const SOCK_DGRAM = 2;
 const SIOCGIFFLAGS = 0x8913;
 const SIOCSIFFLAGS = 0x8914;
 const IFF_UP = 0x1;

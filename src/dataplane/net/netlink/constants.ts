@@ -2,8 +2,7 @@
 // linux/if_link.h, linux/if_addr.h, linux/neighbour.h, linux/veth.h). Only what Fast uses.
 
 export const AF_UNSPEC = 0;
-export const AF_INET = 2;
-export const AF_INET6 = 10;
+export { AF_INET, AF_INET6 } from '../../../sys/libc.js';
 export const AF_NETLINK = 16;
 export const NETLINK_ROUTE = 0;
 

@@ -10,7 +10,7 @@
 import koffi from 'koffi';
 import * as c from './constants.js';
 import { nlmsg, parseDone, parseError, parseMessages, type NlMsg } from './message.js';
-import { libc, common, describeErrno, errnoName, ERRNO, SOCK_CLOEXEC } from '../../../sys/libc.js';
+import { libc, common, describeErrno, errnoName, ERRNO, SOCK_RAW, SOCK_CLOEXEC } from '../../../sys/libc.js';
 
 export { describeErrno };
 
@@ -24,7 +24,6 @@ const sys = {
   strerror: common.strerror,
 };
 
-const SOCK_RAW = 3;
 const MSG_TRUNC = 0x20;
 const RECV_TIMEOUT_S = 5;
 const RECV_BUFFER = 64 * 1024; // dump datagrams are at most 32 KiB
