@@ -8,7 +8,8 @@
 //
 // `--reps 0` skips the throughput part (latency-only runs, to repeat them more often).
 // The Fast agent takes its settings from the environment as usual, e.g.
-// FAST_ATTACH_MODE=tc for clsact + cls_bpf instead of tcx links; the run reports the mode.
+// FAST_ATTACH_MODE=tc for clsact + cls_bpf instead of tcx links; the run reports the mode and
+// how each Fast pod's program is attached when the measurement starts.
 //
 // Repetitions are interleaved (one run of each set-up, then the next repetition, the order
 // rotating), and the median of the repetitions is reported. CPU placement (taskset):
@@ -39,6 +40,17 @@ function redirectCount(ctl: () => string): number {
   return Number(stats.find((s) => s.counter === 'redirect_local')?.packets ?? 0);
 }
 
+/** With attachMode auto the pods move to tcx ~1 s after the last ADD: measure after that. */
+async function settledAttachments(node: { ctl: (...a: string[]) => string }, ips: string[]): Promise<string[]> {
+  const read = () => {
+    const rows = JSON.parse(node.ctl('endpoint', 'list', '-o', 'json')) as Array<{ ip: string; attach: string }>;
+    return ips.map((ip) => rows.find((r) => r.ip === ip)?.attach ?? 'none');
+  };
+  const waiting = () => (JSON.parse(node.ctl('status', '-o', 'json')) as { attach?: { waitingForTcx?: number } }).attach?.waitingForTcx ?? 0;
+  for (let i = 0; i < 100 && waiting() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  return read();
+}
+
 runBenchmark(async () => {
   for (const f of [FAST_CNI, AGENT, BRIDGE]) if (!fs.existsSync(f)) throw new Error(`${f} is missing: build first (npx tsc -p tsconfig.json; make -C cni) / install containernetworking-plugins`);
   const command = commandLine();
@@ -53,6 +65,7 @@ runBenchmark(async () => {
   const bridgePods = [bridge.addPod(), bridge.addPod()] as const;
   const pairs: Record<Setup, readonly [Pod, Pod]> = { Fast: fastPods, veth: [veth.a, veth.b], bridge: bridgePods };
   for (const s of SETUPS) if (!ping(pairs[s][0].pod, pairs[s][1].ip, 2)) throw new Error(`${s}: ${pairs[s][0].ip} cannot reach ${pairs[s][1].ip}`);
+  const podAttach = await settledAttachments(node, fastPods.map((p) => p.ip));
 
   for (const s of SETUPS) {
     const [, b] = pairs[s];
@@ -96,8 +109,9 @@ runBenchmark(async () => {
   out.push('');
   out.push(`Environment: load average ${loadAtStart} at the start, then ${environmentLine([`iperf3 ${debVersion('iperf3')}`, `sockperf ${debVersion('sockperf')}`, PLACEMENT])}`);
   out.push('');
-  const attach = (JSON.parse(node.ctl('status', '-o', 'json')) as { attach?: { mode: string } }).attach?.mode ?? 'unknown';
-  out.push(`Fast attaches its program through: ${attach === 'tcx' ? 'tcx links' : attach === 'tc' ? 'clsact + cls_bpf' : attach}`);
+  const attach = (JSON.parse(node.ctl('status', '-o', 'json')) as { attach?: { mode: string; deferred?: boolean } }).attach;
+  const how = attach?.mode === 'tcx' ? (attach.deferred ? 'tcx links (attachMode auto: cls_bpf at ADD, moved to tcx before the measurement)' : 'tcx links (attached during the ADD)') : attach?.mode === 'tc' ? 'clsact + cls_bpf' : 'unknown';
+  out.push(`Fast attaches its program through: ${how}; the two pods' attachments as measured: ${podAttach.join(', ')}`);
   out.push('');
   if (opts.reps > 0) {
     out.push(`Throughput: one TCP stream, ${opts.duration} s (+1 s omitted) × ${opts.reps}, median of the receiver-side rate; per CPU-second: rate ÷ (sender + receiver CPU share as iperf3 reports it), median.`);

@@ -15,6 +15,7 @@ import type { NodeDatapath } from './datapath.js';
 import type { IpamBackend } from './ipam/backend.js';
 import type { Logger } from './log.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import type { TcxMover } from './tcx-mover.js';
 
 export interface CniContext {
   nodeName: string;
@@ -24,6 +25,8 @@ export interface CniContext {
   ipam: IpamBackend;
   log: Logger;
   isReady(): boolean;
+  /** attachMode auto: moves new pods from cls_bpf to tcx links when the node is idle. */
+  tcxMover?: TcxMover;
 }
 
 export class CniHandler {
@@ -34,6 +37,15 @@ export class CniHandler {
   constructor(private readonly ctx: CniContext) {}
 
   async handle(call: ForwardedCall): Promise<CallResponse> {
+    this.ctx.tcxMover?.callStarted();
+    try {
+      return await this.serve(call);
+    } finally {
+      this.ctx.tcxMover?.callEnded();
+    }
+  }
+
+  private async serve(call: ForwardedCall): Promise<CallResponse> {
     let cniVersion: string = requestedVersionOrLatest(call.stdin);
     try {
       const req = parseCniRequest(call.env, call.stdin);
@@ -89,6 +101,7 @@ export class CniHandler {
     try {
       this.ctx.datapath.addEndpoint(ep);
       this.ctx.endpoints.put(ep);
+      if (this.ctx.datapath.attach.deferred) this.ctx.tcxMover?.schedule(ep);
       return ep;
     } catch (err) {
       this.ctx.datapath.removeEndpoint(ep);

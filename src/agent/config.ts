@@ -42,13 +42,16 @@ export interface AgentConfig {
   /** Overlay: decapsulate in eBPF on the uplink, straight into the pod (default), or leave
    *  every tunnel packet to fast_vxlan. */
   overlayDecap: 'ebpf' | 'kernel';
-  /** How programs are attached to devices: clsact + cls_bpf (tc, the default), tcx links where
-   *  the kernel has them (auto), or always tcx (fail without). Not tcx by default: on this
-   *  kernel a tcx attach and a detach each wait an RCU grace period while holding RTNL (~12 ms
-   *  measured, against 0.1 ms for cls_bpf), which adds that to every CNI ADD and DEL and stalls
-   *  every other link operation of the machine meanwhile; tcx saves ~0.4 µs per same-node
-   *  round trip. See docs/benchmarks.md ("tcx or cls_bpf for pod veths"). */
+  /** How programs are attached to devices. auto (the default): tcx links where the kernel has
+   *  them, but a pod is attached with clsact + cls_bpf during its CNI ADD and moved to its link
+   *  when the node is idle (tcx-mover.ts); tcx: a link during the ADD (fail without tcx); tc:
+   *  clsact + cls_bpf only. Why the move is deferred: a tcx attach waits an RCU grace period
+   *  while holding RTNL (~15 ms measured, against 0.04 ms for cls_bpf), which would add that to
+   *  every ADD and stall every other link operation of the machine meanwhile; tcx saves
+   *  ~0.25–0.4 µs per same-node round trip. See docs/benchmarks.md. */
   attachMode: 'auto' | 'tcx' | 'tc';
+  /** attachMode auto: how long no CNI call must have run before a pod is moved to tcx (ms). */
+  tcxMoveIdleMs: number;
   /** kubernetes mode: upper bound of the per-node block of a pool (addresses a node prefers). */
   ipamBlockSize?: number;
   /** kubernetes mode: seconds to wait at start for the Ips/IpEndpoint caches (CRDs installed?). */
@@ -73,7 +76,8 @@ export const DEFAULT_CONFIG: AgentConfig = {
   vxlanPort: 8472,
   overlayEncap: 'ebpf',
   overlayDecap: 'ebpf',
-  attachMode: 'tc',
+  attachMode: 'auto',
+  tcxMoveIdleMs: 1000,
   ipamBlockSize: 64,
   ipamSyncTimeoutSeconds: 120,
 };
@@ -90,7 +94,7 @@ function findBpfDir(): string {
   return '/usr/lib/fast/bpf';
 }
 
-const NUMERIC: Array<keyof AgentConfig> = ['mtu', 'releaseCooldownSeconds', 'vni', 'vxlanPort', 'ipamBlockSize', 'ipamSyncTimeoutSeconds'];
+const NUMERIC: Array<keyof AgentConfig> = ['mtu', 'releaseCooldownSeconds', 'vni', 'vxlanPort', 'ipamBlockSize', 'ipamSyncTimeoutSeconds', 'tcxMoveIdleMs'];
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig {
   const flags = parseFlags(argv);
@@ -151,6 +155,7 @@ function validate(c: AgentConfig): AgentConfig {
     throw new ConfigError('ipamSyncTimeoutSeconds must be > 0');
   }
   if (c.mode === 'standalone' && c.pools.length === 0) throw new ConfigError('standalone mode needs at least one pool in "pools"');
+  if (!Number.isInteger(c.tcxMoveIdleMs) || c.tcxMoveIdleMs < 0) throw new ConfigError(`tcxMoveIdleMs must be an integer >= 0, got ${c.tcxMoveIdleMs}`);
   if (!['auto', 'tcx', 'tc'].includes(c.attachMode)) throw new ConfigError(`attachMode must be auto, tcx or tc, got ${c.attachMode}`);
   if (!['ebpf', 'kernel'].includes(c.overlayEncap)) throw new ConfigError(`overlayEncap must be ebpf or kernel, got ${c.overlayEncap}`);
   if (!['ebpf', 'kernel'].includes(c.overlayDecap)) throw new ConfigError(`overlayDecap must be ebpf or kernel, got ${c.overlayDecap}`);

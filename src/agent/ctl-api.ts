@@ -13,6 +13,8 @@ export interface CtlContext {
   isReady(): boolean;
   /** The node's datapath (falls back to the one this process opened). */
   datapath?: NodeDatapath;
+  /** Pods still on cls_bpf, waiting for their move to a tcx link (attachMode auto). */
+  tcxMovesPending?(): number;
 }
 
 interface RemoteRequest { ip?: unknown; nodeIp?: unknown; kind?: unknown }
@@ -23,9 +25,9 @@ function datapathOf(ctx: CtlContext): NodeDatapath {
   return dp;
 }
 
-function attachOf(ctx: CtlContext): { mode: string; reason: string } | undefined {
+function attachOf(ctx: CtlContext): { mode: string; reason: string; deferred: boolean; waitingForTcx: number } | undefined {
   const dp = ctx.datapath ?? NodeDatapath.current();
-  return dp && { mode: dp.attach.mode, reason: dp.attach.reason };
+  return dp && { mode: dp.attach.mode, reason: dp.attach.reason, deferred: dp.attach.deferred, waitingForTcx: ctx.tcxMovesPending?.() ?? 0 };
 }
 
 function remoteTarget(r: RemoteRequest): { ip: string; target: RemoteTarget } {

@@ -10,7 +10,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { LoadedBpfObject } from '../dataplane/bpf/bpf-object.js';
-import { attachTc, detachTc, setAttachMode, type AttachMode } from '../dataplane/bpf/tc.js';
+import { attachTc, detachTc, queryAttachment, setAttachMode, type AttachMode } from '../dataplane/bpf/tc.js';
 import { probeTcx, pruneDefunctTcxPins } from '../dataplane/bpf/tcx.js';
 import { canDecapGsoInEbpf } from '../dataplane/bpf/kernel-btf.js';
 import { ensureBpffs } from '../dataplane/net/bpffs.js';
@@ -37,6 +37,9 @@ export type { CrossNodeMode };
 /** How this node's programs are attached, and why (agent log, fast-ctl status). */
 export interface AttachChoice {
   mode: AttachMode;
+  /** tcx mode, but pods attach with cls_bpf during their CNI ADD and are moved to a tcx link
+   *  once the node is quiet (attachMode auto; see tcx-mover.ts for why). */
+  deferred: boolean;
   reason: string;
   /** Where tcx link pins live (also in tc mode: leftovers of tcx are removed from there). */
   linkDir: string;
@@ -152,8 +155,19 @@ export class NodeDatapath {
 
   /** Attach first, then publish in the maps: a packet never meets a half-set-up pod. */
   addEndpoint(ep: Endpoint): void {
-    attachTc(ep.hostIfindex, 'ingress', this.obj.programFd(POD_PROGRAM), { newDevice: true });
+    attachTc(ep.hostIfindex, 'ingress', this.obj.programFd(POD_PROGRAM), { newDevice: true, via: this.attach.deferred ? 'tc' : this.attach.mode });
     this.writeEndpointEntries(ep);
+  }
+
+  /** Whether the pod's program still waits for its move to a tcx link (deferred mode). */
+  awaitsTcxMove(ep: Pick<Endpoint, 'hostIfindex'>): boolean {
+    return this.attach.deferred && queryAttachment(ep.hostIfindex, 'ingress')?.via === 'tc';
+  }
+
+  /** The deferred half of an ADD: a tcx link with the same program, then the filter goes (the
+   *  link runs first, so no packet is missed in between). Holds RTNL for an RCU grace period. */
+  moveEndpointToTcx(ep: Pick<Endpoint, 'hostIfindex'>): void {
+    attachTc(ep.hostIfindex, 'ingress', this.obj.programFd(POD_PROGRAM), { via: 'tcx' });
   }
 
   writeEndpointEntries(ep: Endpoint): void {
@@ -166,7 +180,9 @@ export class NodeDatapath {
    *  filter already there (moving it to this node's attach mode if an older agent used the
    *  other one), then the map entries (unchanged unless the record changed). */
   adoptEndpoint(ep: Endpoint): void {
-    attachTc(ep.hostIfindex, 'ingress', this.obj.programFd(POD_PROGRAM));
+    // Deferred mode keeps a cls_bpf pod on cls_bpf here (its move comes later, off the start path).
+    const via = this.attach.deferred ? queryAttachment(ep.hostIfindex, 'ingress')?.via ?? 'tc' : this.attach.mode;
+    attachTc(ep.hostIfindex, 'ingress', this.obj.programFd(POD_PROGRAM), { via });
     this.writeEndpointEntries(ep);
   }
 
@@ -535,11 +551,12 @@ export class NodeDatapath {
 }
 
 function chooseAttachMode(wanted: AttachMode | 'auto', podProgFd: number, linkDir: string): AttachChoice {
-  if (wanted === 'tc') return { mode: 'tc', reason: 'configured (attachMode tc)', linkDir };
+  if (wanted === 'tc') return { mode: 'tc', deferred: false, reason: 'configured (attachMode tc)', linkDir };
   const probe = probeTcx(podProgFd);
-  if (probe.supported) return { mode: 'tcx', reason: wanted === 'tcx' ? 'configured (attachMode tcx)' : `kernel has tcx (${probe.detail})`, linkDir };
+  if (probe.supported && wanted === 'tcx') return { mode: 'tcx', deferred: false, reason: 'configured (attachMode tcx): pods get their tcx link during the CNI ADD', linkDir };
+  if (probe.supported) return { mode: 'tcx', deferred: true, reason: `kernel has tcx (${probe.detail}): pods start on cls_bpf and move to a tcx link when the node is idle`, linkDir };
   if (wanted === 'tcx') throw new Error(`attachMode tcx: this kernel has no tcx links (${probe.detail}); use attachMode auto or tc`);
-  return { mode: 'tc', reason: `kernel has no tcx links (${probe.detail}): clsact + cls_bpf`, linkDir };
+  return { mode: 'tc', deferred: false, reason: `kernel has no tcx links (${probe.detail}): clsact + cls_bpf`, linkDir };
 }
 
 function isHostPrefix(dst: string): boolean {

@@ -11,6 +11,7 @@ import { listenUnix } from './server.js';
 import { restoreNode } from './restore.js';
 import { createIpamBackend } from './ipam/create.js';
 import { handleCtlRequest } from './ctl-api.js';
+import { TcxMover } from './tcx-mover.js';
 import { kernelFeatures } from '../dataplane/bpf/kernel-btf.js';
 
 async function main(): Promise<void> {
@@ -41,16 +42,19 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   // What this kernel lacks is said once at start, with what Fast does instead.
   for (const f of kernelFeatures()) log.info(`kernel: ${f.name} ${f.present ? 'present' : 'missing'}`, { feature: f.name, present: f.present, effect: f.effect });
   const ipam = await createIpamBackend(config, endpoints, log);
-  const ctx = { nodeName: config.nodeName, mtu: config.mtu, endpoints, datapath, ipam, log, isReady: () => ready };
+  const tcxMover = datapath.attach.deferred ? newTcxMover(config, endpoints, datapath, log) : undefined;
+  const ctx = { nodeName: config.nodeName, mtu: config.mtu, endpoints, datapath, ipam, log, isReady: () => ready, tcxMover };
   const cni = new CniHandler(ctx);
 
   const report = await restoreNode(endpoints, datapath, cni, ipam, config.pendingDeleteDir, log);
   log.info('node state restored', { ...report });
+  // Pods adopted on cls_bpf (made by an ADD whose move had not come yet, or by an agent in tc mode).
+  for (const ep of endpoints.list()) if (tcxMover && datapath.awaitsTcxMove(ep)) tcxMover.schedule(ep);
   const clusterSync = config.mode === 'kubernetes' && config.datapathMode !== 'local' ? await startClusterSync(config, datapath, ctx, log) : undefined;
 
   const server = await listenUnix(config.socketPath, {
     cni: (call) => cni.handle(call),
-    ctl: (req) => handleCtlRequest(req, { config, endpoints, ipam, datapath, isReady: () => ready }),
+    ctl: (req) => handleCtlRequest(req, { config, endpoints, ipam, datapath, isReady: () => ready, tcxMovesPending: () => tcxMover?.pending ?? 0 }),
   }, log);
 
   ready = true;
@@ -61,6 +65,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     log.info('stopping; pods keep their datapath', { signal });
     fs.rmSync(readyFile, { force: true });
     server.close();
+    tcxMover?.stop();
     fs.rmSync(config.socketPath, { force: true });
     void Promise.all([ipam.close?.(), clusterSync?.stop()]).finally(() => {
       datapath.close();
@@ -69,6 +74,17 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function newTcxMover(config: AgentConfig, endpoints: EndpointStore, datapath: NodeDatapath, log: Logger): TcxMover {
+  return new TcxMover({
+    idleMs: config.tcxMoveIdleMs, log,
+    lookup: (containerId, ifName) => endpoints.get(containerId, ifName),
+    move: (ep) => {
+      datapath.moveEndpointToTcx(ep);
+      log.info('pod moved from cls_bpf to its tcx link', { containerId: ep.containerId, ifName: ep.ifName, hostIfName: ep.hostIfName });
+    },
+  });
 }
 
 /**

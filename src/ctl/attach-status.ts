@@ -8,11 +8,15 @@ export interface AttachStatus {
   /** tcx or tc as the agent chose it; without its answer, tcx if links are pinned, else unknown. */
   mode: string;
   reason: string;
+  /** attachMode auto: pods start on cls_bpf and move to tcx when the node is idle. */
+  deferred?: boolean;
+  /** Pods on cls_bpf waiting for that move. */
+  waitingForTcx?: number;
   linkDir: string;
   links: Array<{ pin: string; ifindex: number; direction: string | undefined; linkId: number; progId: number; defunct: boolean }>;
 }
 
-export function attachStatus(bpffsDir: string, agent: { mode: string; reason: string } | undefined): AttachStatus {
+export function attachStatus(bpffsDir: string, agent: { mode: string; reason: string; deferred?: boolean; waitingForTcx?: number } | undefined): AttachStatus {
   const linkDir = path.join(bpffsDir, 'links');
   const links = listTcxPins(linkDir).map((l) => ({
     pin: l.pin, ifindex: l.pinnedIfindex, direction: l.direction ?? l.pinnedDirection, linkId: l.linkId, progId: l.progId, defunct: l.ifindex === 0,
@@ -23,5 +27,6 @@ export function attachStatus(bpffsDir: string, agent: { mode: string; reason: st
 
 export function describeAttach(a: AttachStatus): string {
   const how = a.mode === 'tcx' ? `tcx links (${a.links.length} pinned under ${a.linkDir})` : a.mode === 'tc' ? 'clsact + cls_bpf filters' : 'unknown';
-  return `${how}; ${a.reason}`;
+  const waiting = a.deferred ? `; ${a.waitingForTcx ?? 0} pod(s) on cls_bpf waiting to move` : '';
+  return `${how}; ${a.reason}${waiting}`;
 }

@@ -9,6 +9,7 @@ import { listPinnedMaps, dumpMap, crossNodeSummary, describeCrossNode } from './
 import { kernelFeatures } from '../dataplane/bpf/kernel-btf.js';
 import { askAgent } from './agent-client.js';
 import { attachStatus, describeAttach } from './attach-status.js';
+import { queryAttachment } from '../dataplane/bpf/tc.js';
 import { MAP_NAMES } from '../dataplane/bpf/map-layouts.js';
 import type { Endpoint } from '../agent/endpoint-store.js';
 
@@ -58,7 +59,7 @@ function readEndpointRecords(stateDir: string): Endpoint[] {
 async function status(o: CtlOptions, format: OutputFormat): Promise<void> {
   const agent = await askAgent<Record<string, unknown>>(o.socketPath, { op: 'status' }).then((r) => ({ reachable: true, ...r }), (e: Error) => ({ reachable: false, error: e.message }));
   const maps = listPinnedMaps(o.bpffsDir);
-  const attach = attachStatus(o.bpffsDir, (agent as { attach?: { mode: string; reason: string } }).attach);
+  const attach = attachStatus(o.bpffsDir, (agent as { attach?: { mode: string; reason: string; deferred?: boolean; waitingForTcx?: number } }).attach);
   const crossNode = crossNodeSummary(o.bpffsDir);
   const kernel = kernelFeatures();
   print(format, { agent, maps, attach, crossNode, kernel }, () => {
@@ -83,10 +84,12 @@ function endpointList(o: CtlOptions, format: OutputFormat): void {
   const byIp = new Map(records.flatMap((r) => r.addresses.map((a) => [a.address, r] as const)));
   const rows: Array<Record<string, unknown>> = entries.map((e) => {
     const r = byIp.get(e.ip as string);
-    return { ...e, pod: r?.pod?.name ? `${r.pod.namespace}/${r.pod.name}` : undefined, containerId: r?.containerId, ifName: r?.ifName, pool: r?.addresses.find((a) => a.address === e.ip)?.pool };
+    // How the program sits on the pod's host veth (tcx link or cls_bpf filter); 'none' is a broken pod.
+    const attach = queryAttachment(e.hostIfindex as number, 'ingress', path.join(o.bpffsDir, 'links'))?.via ?? 'none';
+    return { ...e, pod: r?.pod?.name ? `${r.pod.namespace}/${r.pod.name}` : undefined, containerId: r?.containerId, ifName: r?.ifName, pool: r?.addresses.find((a) => a.address === e.ip)?.pool, attach };
   });
-  print(format, rows, () => renderTable(['IP', 'POD', 'POOL', 'HOST-IF', 'IFINDEX', 'HOST-MAC', 'POD-MAC', 'CONTAINER'],
-    rows.map((r) => [r.ip as string, (r.pod as string) ?? '-', (r.pool as string) ?? '-', r.hostIfName as string, r.hostIfindex as number, r.hostMac as string, r.podMac as string, (r.containerId as string | undefined)?.slice(0, 12) ?? '-'])));
+  print(format, rows, () => renderTable(['IP', 'POD', 'POOL', 'HOST-IF', 'IFINDEX', 'ATTACH', 'HOST-MAC', 'POD-MAC', 'CONTAINER'],
+    rows.map((r) => [r.ip as string, (r.pod as string) ?? '-', (r.pool as string) ?? '-', r.hostIfName as string, r.hostIfindex as number, r.attach as string, r.hostMac as string, r.podMac as string, (r.containerId as string | undefined)?.slice(0, 12) ?? '-'])));
 }
 
 async function ipam(o: CtlOptions, format: OutputFormat): Promise<void> {

@@ -9,10 +9,25 @@ import { CniRunner, type ConfList } from '../../src/lab/kubelet/cni-runner.js';
 import { TestNode, envFor, ping, PROBE, sleep, FAST_CNI } from '../helpers/node-harness.js';
 import type { TestNetns } from '../helpers/netns.js';
 
-interface AttachJson { mode: string; reason: string; linkDir: string; links: Array<{ ifindex: number; direction: string; linkId: number; progId: number; defunct: boolean }> }
+interface AttachJson { mode: string; reason: string; deferred?: boolean; waitingForTcx?: number; linkDir: string; links: Array<{ ifindex: number; direction: string; linkId: number; progId: number; defunct: boolean }> }
 
 function attachStatus(node: TestNode): AttachJson {
   return (JSON.parse(node.ctl('status', '-o', 'json')) as { attach: AttachJson }).attach;
+}
+
+/** How each pod's program sits on its host veth, by pod IP (fast-ctl endpoint list). */
+function attachByIp(node: TestNode): Record<string, string> {
+  const rows = JSON.parse(node.ctl('endpoint', 'list', '-o', 'json')) as Array<{ ip: string; attach: string }>;
+  return Object.fromEntries(rows.map((r) => [r.ip, r.attach]));
+}
+
+/** Polls until `done` holds (the agent's background work), failing after `ms`. */
+async function eventually(what: string, done: () => boolean, ms = 15000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for: ${what}`);
+    await sleep(100);
+  }
 }
 
 /** A ping every 10 ms from a to b while `during` runs; the counts ping reports at the end. */
@@ -173,16 +188,19 @@ describe('attach mode tc (clsact + cls_bpf), then an agent restart onto tcx', ()
     assert.ok(ping(pods[0]!.pod, pods[1]!.ip));
   });
 
-  test('restarting with attachMode auto moves every pod to tcx links without losing a packet', async () => {
+  test('restarting with attachMode auto moves every pod to tcx links (in the background) without losing a packet', async () => {
     setAttachMode('auto');
     const r = await pingAcross(pods[0]!.pod, pods[1]!.ip, async () => {
       await node.stopAgent('SIGKILL');
       await node.startAgent();
+      await eventually('both pods on tcx links', () => attachStatus(node).links.length === 2);
     });
     assert.equal(r.received, r.sent, `lost packets: ${r.out.split('\n').slice(-3).join(' ')}`);
     const a = attachStatus(node);
     assert.equal(a.mode, 'tcx');
-    assert.equal(a.links.length, 2);
+    assert.equal(a.deferred, true);
+    assert.equal(a.waitingForTcx, 0);
+    assert.deepEqual(Object.values(attachByIp(node)), ['tcx', 'tcx']);
     for (const l of node.hostLinks()) assert.doesNotMatch(node.ns.exec('tc', 'filter', 'show', 'dev', l, 'ingress'), /fast_from_pod/, `cls_bpf filter left on ${l}`);
     assert.ok(ping(pods[1]!.pod, pods[0]!.ip));
   });
@@ -206,10 +224,26 @@ describe('every CNI version', () => {
   });
   after(async () => node?.destroy());
 
-  test('with no attachMode configured, programs attach with clsact + cls_bpf (no link pinned)', () => {
+  test('with no attachMode configured (auto), a pod starts on cls_bpf and moves to a tcx link once the node is idle, losing no packet', async () => {
     const a = attachStatus(node);
-    assert.equal(a.mode, 'tc');
-    assert.deepEqual(a.links, []);
+    assert.equal(a.mode, 'tcx', a.reason);
+    assert.equal(a.deferred, true);
+    assert.match(a.reason, /start on cls_bpf and move to a tcx link when the node is idle/);
+    const p1 = node.addPod();
+    const p2 = node.addPod();
+    // Right after the ADDs (the agent waits 1 s of quiet before moving anything).
+    assert.deepEqual(attachByIp(node), { [p1.ip]: 'tc', [p2.ip]: 'tc' });
+    assert.equal(attachStatus(node).waitingForTcx, 2);
+    assert.match(node.ctl('status'), /2 pod\(s\) on cls_bpf waiting to move/);
+    const r = await pingAcross(p1.pod, p2.ip, () => eventually('both pods moved', () => attachStatus(node).links.length === 2));
+    assert.equal(r.received, r.sent, `lost packets across the move: ${r.out.split('\n').slice(-3).join(' ')}`);
+    assert.deepEqual(attachByIp(node), { [p1.ip]: 'tcx', [p2.ip]: 'tcx' });
+    assert.equal(attachStatus(node).waitingForTcx, 0);
+    for (const l of node.hostLinks()) assert.doesNotMatch(node.ns.exec('tc', 'filter', 'show', 'dev', l, 'ingress'), /fast_from_pod/, `cls_bpf filter left on ${l}`);
+    assert.equal(node.agentLog.match(/pod moved from cls_bpf to its tcx link/g)?.length, 2);
+    for (const p of [p1, p2]) assert.equal(node.cni(envFor('DEL', p.containerId, p.pod.path), node.conf('1.1.0')).exitCode, 0);
+    assert.deepEqual(node.hostLinks(), []);
+    assert.deepEqual(attachStatus(node).links, [], 'DEL removed the links');
   });
 
   for (const v of VERSIONS) {

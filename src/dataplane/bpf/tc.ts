@@ -12,7 +12,8 @@
 // agent's NodeDatapath after probing) and applies to every caller of attachTc/detachTc/
 // queryTc, so callers do not change with the mode. Switching mode on a device (an agent
 // upgraded onto a tcx kernel, or told to use tc) attaches the new way first, then removes
-// the old attachment.
+// the old attachment. A caller may ask for the other way for one call (`via`): the agent
+// attaches new pods with cls_bpf during the CNI ADD and moves them to tcx later (tcx-mover.ts).
 import { libbpf, check } from './libbpf.js';
 import { attachTcx, readTcxPin, removeTcxPin, tcxPinPath } from './tcx.js';
 import { ERRNO } from '../../sys/libc.js';
@@ -49,13 +50,17 @@ export function attachMode(): { mode: AttachMode; linkDir?: string } {
 export interface AttachOptions {
   /** The device was just created: nothing of an older mode can be on it, skip the cleanup. */
   newDevice?: boolean;
+  /** This way instead of the process's mode, for this call (tc works without a linkDir). */
+  via?: AttachMode;
 }
 
 /** Puts Fast's program on the hook (replacing the one there), the current mode's way. */
 export function attachTc(ifindex: number, direction: TcDirection, progFd: number, opts: AttachOptions = {}): void {
-  const { mode, linkDir } = settings;
+  const { linkDir } = settings;
+  const mode = opts.via ?? settings.mode;
   if (mode === 'tcx') {
-    attachTcx(ifindex, direction, progFd, tcxPinPath(linkDir!, ifindex, direction));
+    if (!linkDir) throw new Error('tcx attachment needs a bpffs directory for its link pins');
+    attachTcx(ifindex, direction, progFd, tcxPinPath(linkDir, ifindex, direction));
     if (!opts.newDevice) detachClsact(ifindex, direction); // tcx runs first; the filter is now dead weight
     return;
   }
@@ -65,11 +70,17 @@ export function attachTc(ifindex: number, direction: TcDirection, progFd: number
 
 /** Program id attached by Fast on the hook (either mode), or undefined when nothing is there. */
 export function queryTc(ifindex: number, direction: TcDirection): number | undefined {
-  if (settings.linkDir) {
-    const link = readTcxPin(tcxPinPath(settings.linkDir, ifindex, direction));
-    if (link && link.ifindex === ifindex) return link.progId;
+  return queryAttachment(ifindex, direction)?.progId;
+}
+
+/** How Fast's program is attached on the hook (a live tcx link wins: it runs first). */
+export function queryAttachment(ifindex: number, direction: TcDirection, linkDir = settings.linkDir): { via: AttachMode; progId: number } | undefined {
+  if (linkDir) {
+    const link = readTcxPin(tcxPinPath(linkDir, ifindex, direction));
+    if (link && link.ifindex === ifindex) return { via: 'tcx', progId: link.progId };
   }
-  return queryClsact(ifindex, direction);
+  const progId = queryClsact(ifindex, direction);
+  return progId === undefined ? undefined : { via: 'tc', progId };
 }
 
 export interface DetachOptions {
