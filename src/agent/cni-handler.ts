@@ -101,7 +101,7 @@ export class CniHandler {
     try {
       this.ctx.datapath.addEndpoint(ep);
       this.ctx.endpoints.put(ep);
-      if (this.ctx.datapath.attach.deferred) this.ctx.tcxMover?.schedule(ep);
+      this.ctx.tcxMover?.schedule(ep); // attachMode auto: on cls_bpf until the node is idle
       return ep;
     } catch (err) {
       this.ctx.datapath.removeEndpoint(ep);

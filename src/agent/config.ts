@@ -96,17 +96,24 @@ function findBpfDir(): string {
 
 const NUMERIC: Array<keyof AgentConfig> = ['mtu', 'releaseCooldownSeconds', 'vni', 'vxlanPort', 'ipamBlockSize', 'ipamSyncTimeoutSeconds', 'tcxMoveIdleMs'];
 
+/** Settings with no default: still settable from the environment and by flag. */
+const OPTIONAL_KEYS = ['kubeconfig', 'uplink', 'nodeIp'] as const;
+const KEYS = [...Object.keys(DEFAULT_CONFIG), ...OPTIONAL_KEYS] as Array<keyof AgentConfig>;
+
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig {
   const flags = parseFlags(argv);
+  const unknown = Object.keys(flags).filter((f) => f !== 'config' && !(KEYS as string[]).includes(f));
+  if (unknown.length > 0) throw new ConfigError(`unknown flag${unknown.length > 1 ? 's' : ''} ${unknown.map((f) => `--${f}`).join(', ')}`);
   const file = flags.config ?? env.FAST_CONFIG;
   const fromFile = file ? readConfigFile(file) : {};
-  const merged: Record<string, unknown> = { ...DEFAULT_CONFIG, ...fromFile };
-  for (const key of Object.keys(DEFAULT_CONFIG) as Array<keyof AgentConfig>) {
+  // KUBECONFIG is the usual fallback of every Kubernetes client: below the file and FAST_KUBECONFIG.
+  const merged: Record<string, unknown> = { ...DEFAULT_CONFIG, kubeconfig: env.KUBECONFIG, ...fromFile };
+  for (const key of KEYS) {
     const envValue = env[`FAST_${snake(key)}`];
     if (envValue !== undefined) merged[key] = coerce(key, envValue);
     if (flags[key] !== undefined) merged[key] = coerce(key, flags[key]!);
   }
-  if (flags.kubeconfig ?? env.KUBECONFIG) merged.kubeconfig ??= flags.kubeconfig ?? env.KUBECONFIG;
+  if (merged.kubeconfig === undefined) delete merged.kubeconfig;
   return validate(merged as unknown as AgentConfig);
 }
 
@@ -155,6 +162,9 @@ function validate(c: AgentConfig): AgentConfig {
     throw new ConfigError('ipamSyncTimeoutSeconds must be > 0');
   }
   if (c.mode === 'standalone' && c.pools.length === 0) throw new ConfigError('standalone mode needs at least one pool in "pools"');
+  if (typeof c.nodeName !== 'string' || c.nodeName.length === 0) throw new ConfigError('nodeName must be a non-empty string');
+  if (!Number.isInteger(c.vni) || c.vni < 1 || c.vni > 0xffffff) throw new ConfigError(`vni must be an integer in 1..16777215, got ${c.vni}`);
+  if (!Number.isInteger(c.vxlanPort) || c.vxlanPort < 1 || c.vxlanPort > 65535) throw new ConfigError(`vxlanPort must be an integer in 1..65535, got ${c.vxlanPort}`);
   if (!Number.isInteger(c.tcxMoveIdleMs) || c.tcxMoveIdleMs < 0) throw new ConfigError(`tcxMoveIdleMs must be an integer >= 0, got ${c.tcxMoveIdleMs}`);
   if (!['auto', 'tcx', 'tc'].includes(c.attachMode)) throw new ConfigError(`attachMode must be auto, tcx or tc, got ${c.attachMode}`);
   if (!['ebpf', 'kernel'].includes(c.overlayEncap)) throw new ConfigError(`overlayEncap must be ebpf or kernel, got ${c.overlayEncap}`);

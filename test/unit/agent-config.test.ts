@@ -46,3 +46,26 @@ test('bad values are refused with a message naming the setting', () => {
   for (const [env, message] of bad) assert.throws(() => loadConfig([], { FAST_POOLS: POOLS, ...env }), (e: Error) => e instanceof ConfigError && message.test(e.message), JSON.stringify(env));
   assert.throws(() => loadConfig([], {}), /standalone mode needs at least one pool/);
 });
+
+test('settings without a default (uplink, nodeIp, kubeconfig) are settable from the environment and by flag', () => {
+  const c = loadConfig(['--nodeIp', '172.30.0.11'], { FAST_POOLS: POOLS, FAST_UPLINK: 'eth1' });
+  assert.equal(c.uplink, 'eth1');
+  assert.equal(c.nodeIp, '172.30.0.11');
+  assert.equal(c.kubeconfig, undefined);
+});
+
+test('kubeconfig: KUBECONFIG < file < FAST_KUBECONFIG < --kubeconfig', () => {
+  withFile({ pools: JSON.parse(POOLS), kubeconfig: '/from/file' }, (file) => {
+    assert.equal(loadConfig(['--config', file], { KUBECONFIG: '/from/env' }).kubeconfig, '/from/file');
+    assert.equal(loadConfig(['--config', file], { KUBECONFIG: '/from/env', FAST_KUBECONFIG: '/fast/env' }).kubeconfig, '/fast/env');
+    assert.equal(loadConfig(['--config', file, '--kubeconfig', '/flag'], { FAST_KUBECONFIG: '/fast/env' }).kubeconfig, '/flag');
+  });
+  assert.equal(loadConfig([], { FAST_POOLS: POOLS, KUBECONFIG: '/from/env' }).kubeconfig, '/from/env');
+});
+
+test('an unknown flag, a VNI or port out of range and an empty node name are refused', () => {
+  assert.throws(() => loadConfig(['--uplnk', 'eth0'], { FAST_POOLS: POOLS }), /unknown flag --uplnk/);
+  assert.throws(() => loadConfig([], { FAST_POOLS: POOLS, FAST_VNI: '16777216' }), /vni must be an integer in 1\.\.16777215, got 16777216/);
+  assert.throws(() => loadConfig([], { FAST_POOLS: POOLS, FAST_VXLAN_PORT: '0' }), /vxlanPort must be an integer in 1\.\.65535, got 0/);
+  assert.throws(() => loadConfig([], { FAST_POOLS: POOLS, FAST_NODE_NAME: '' }), /nodeName must be a non-empty string/);
+});
