@@ -21,7 +21,7 @@
 import * as fs from 'node:fs';
 import { FAST_CNI, AGENT, ping } from '../test/helpers/node-harness.js';
 import { runBenchmark } from './lib/cleanup.js';
-import { BRIDGE, BridgeNode, VethPair, startFastNode, type Pod } from './lib/nodes.js';
+import { BRIDGE, BridgeNode, VethPair, startFastNode, settledAttachments, type Pod } from './lib/nodes.js';
 import { commandLine, debVersion, environmentLine, fmt, loadAverage, log, median, parseFlags, progress, table } from './lib/report.js';
 import { latencyTable } from './lib/report.js';
 import { iperf, iperfServer, sockperfPingPong, sockperfServers, type IperfResult, type PingPong } from './lib/traffic.js';
@@ -38,17 +38,6 @@ const rotate = (r: number): Setup[] => SETUPS.map((_, i) => SETUPS[(i + r) % SET
 function redirectCount(ctl: () => string): number {
   const stats = JSON.parse(ctl()) as Array<{ counter: string; packets: string }>;
   return Number(stats.find((s) => s.counter === 'redirect_local')?.packets ?? 0);
-}
-
-/** With attachMode auto the pods move to tcx ~1 s after the last ADD: measure after that. */
-async function settledAttachments(node: { ctl: (...a: string[]) => string }, ips: string[]): Promise<string[]> {
-  const read = () => {
-    const rows = JSON.parse(node.ctl('endpoint', 'list', '-o', 'json')) as Array<{ ip: string; attach: string }>;
-    return ips.map((ip) => rows.find((r) => r.ip === ip)?.attach ?? 'none');
-  };
-  const waiting = () => (JSON.parse(node.ctl('status', '-o', 'json')) as { attach?: { waitingForTcx?: number } }).attach?.waitingForTcx ?? 0;
-  for (let i = 0; i < 100 && waiting() > 0; i++) await new Promise((r) => setTimeout(r, 100));
-  return read();
 }
 
 runBenchmark(async () => {

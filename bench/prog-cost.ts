@@ -1,7 +1,7 @@
 // What `fast_from_pod` itself costs per packet, path by path, measured by the kernel
 // (BPF_PROG_TEST_RUN with repeat: the program's own run time, without the tc hook around it).
 //
-//   node --import tsx bench/prog-cost.ts [--calls 2000] [--repeat 200] [--obj bpf/fast_pod.o]
+//   node --import tsx bench/prog-cost.ts [--calls 2000] [--repeat 200] [--obj bpf/fast_pod.o] [--live-seconds 3]
 //
 // `--obj` takes another build of the program (a variant under study) to compare with the
 // committed one in the same run: both are loaded, and calls alternate between them.
@@ -10,8 +10,15 @@
 // the local-delivery packet starts with TTL 255 (so 200 runs all take that path) and the
 // sending pod's MAC in the map is the one the rewrite leaves as source, so the anti-spoofing
 // check passes on every run. Each call reports the mean over its runs; the table gives the
-// median over calls. A real pod-to-pod packet costs more than this on TCP, whose skbs are
-// clones: the program's first write copies their header (docs/benchmarks.md).
+// median over calls.
+//
+// Then, live (`--live-seconds 0` skips it): a Fast node with two pods (real agent, programs
+// on tcx after the agent's move), sockperf ping-pong TCP then UDP between them, three rounds,
+// with the kernel's per-program statistics on (kernel.bpf_stats_enabled, off again after):
+// run time per packet as the hook runs it. TCP costs more there than UDP because its skbs are
+// clones (the original waits for its ACK) and the program's first write copies their header.
+// The statistics slow every packet a little, so the round trips of this part are not the
+// latency benchmark's (bench/pod-throughput.ts).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,10 +29,13 @@ import { withNetnsSync } from '../src/dataplane/net/netns.js';
 import { MAP_NAMES, encodeIp, encodeLocalPod } from '../src/dataplane/bpf/map-layouts.js';
 import { TestNetns, uniqueName } from '../test/helpers/netns.js';
 import { ethernet, ipv4Udp } from '../test/helpers/packets.js';
+import { execFileSync } from 'node:child_process';
 import { onCleanup, runBenchmark } from './lib/cleanup.js';
+import { startFastNode, settledAttachments } from './lib/nodes.js';
+import { sockperfPingPong, sockperfServers } from './lib/traffic.js';
 import { environmentLine, fmt, log, percentile, parseFlags, table } from './lib/report.js';
 
-const flags = parseFlags({ calls: 2000, repeat: 200, obj: '' });
+const flags = parseFlags({ calls: 2000, repeat: 200, obj: '', liveSeconds: 3 });
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
 const TC_ACT_REDIRECT = 7;
@@ -88,4 +98,36 @@ runBenchmark(async () => {
   console.log(`Command: \`node --import tsx bench/prog-cost.ts --calls ${flags.calls} --repeat ${flags.repeat}${flags.obj ? ` --obj ${flags.obj}` : ''}\`\n`);
   console.log(`Environment: ${environmentLine()}\n`);
   console.log(table(['path', 'object', 'ns/run p50', 'p10', 'p90', 'ratio to committed'], rows));
+  if (flags.liveSeconds > 0) console.log('\n' + await liveCost());
 });
+
+/** Kernel statistics of every loaded fast_from_pod: total run time (ns) and runs. */
+function podProgramStats(): { ns: number; runs: number } {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as Array<{ name: string; run_time_ns?: number; run_cnt?: number }>;
+  return progs.filter((p) => p.name === 'fast_from_pod').reduce((a, p) => ({ ns: a.ns + (p.run_time_ns ?? 0), runs: a.runs + (p.run_cnt ?? 0) }), { ns: 0, runs: 0 });
+}
+
+async function liveCost(): Promise<string> {
+  const node = await startFastNode(10);
+  const [a, b] = [node.addPod('1.0.0'), node.addPod('1.0.0')];
+  const attach = await settledAttachments(node, [a.ip, b.ip]);
+  await sockperfServers(b.pod, b.ip, 1);
+  const rows: string[][] = [];
+  execFileSync('sysctl', ['-qw', 'kernel.bpf_stats_enabled=1']);
+  onCleanup('bpf_stats', () => { execFileSync('sysctl', ['-qw', 'kernel.bpf_stats_enabled=0']); });
+  const per: Record<'tcp' | 'udp', number[]> = { tcp: [], udp: [] };
+  for (let round = 0; round < 3; round++) {
+    for (const proto of ['tcp', 'udp'] as const) {
+      const before = podProgramStats();
+      const r = sockperfPingPong(a.pod, b.ip, proto, flags.liveSeconds, 1);
+      const after = podProgramStats();
+      const nsPerRun = (after.ns - before.ns) / (after.runs - before.runs);
+      per[proto].push(nsPerRun);
+      log(`live ${proto} round ${round + 1}: ${fmt(nsPerRun, 1)} ns per run, ${after.runs - before.runs} runs, RTT p50 ${fmt(r.p50Us)} µs`);
+    }
+  }
+  execFileSync('sysctl', ['-qw', 'kernel.bpf_stats_enabled=0']);
+  for (const proto of ['tcp', 'udp'] as const) rows.push([proto.toUpperCase(), fmt(percentile(per[proto], 50), 1), per[proto].map((x) => fmt(x, 1)).join(', ')]);
+  return `Live, sockperf ping-pong between two pods on one node (${attach.join(', ')}), ${flags.liveSeconds} s × 3 per protocol, client and server on CPU 1:\n\n`
+    + table(['protocol', 'fast_from_pod ns per packet (median of rounds)', 'rounds'], rows);
+}

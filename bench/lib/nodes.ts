@@ -47,6 +47,17 @@ export async function startFastNode(pods = 200, mtu = 1500): Promise<TestNode> {
   return node;
 }
 
+/** With attachMode auto the pods move to tcx ~1 s after the last ADD: measure after that. */
+export async function settledAttachments(node: Pick<TestNode, 'ctl'>, ips: string[]): Promise<string[]> {
+  const read = () => {
+    const rows = JSON.parse(node.ctl('endpoint', 'list', '-o', 'json')) as Array<{ ip: string; attach: string }>;
+    return ips.map((ip) => rows.find((r) => r.ip === ip)?.attach ?? 'none');
+  };
+  const waiting = () => (JSON.parse(node.ctl('status', '-o', 'json')) as { attach?: { waitingForTcx?: number } }).attach?.waitingForTcx ?? 0;
+  for (let i = 0; i < 100 && waiting() > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  return read();
+}
+
 /** The node namespace for the reference plugins, made the way TestNode makes its own. */
 export class BridgeNode {
   readonly ns: TestNetns;
