@@ -493,7 +493,9 @@ describe('sticky StatefulSet addresses', () => {
 describe('kill -9 of an agent in the middle of many ADDs', () => {
   const POOL = 'crash-ips';
   const RANGE = ['10.244.3.10-10.244.3.250'];
-  const N = 40;
+  // Enough pods that the kill lands mid-burst: the lab wires ~70 pods/s, and noticing the
+  // first Running ones through kubectl takes a few hundred ms.
+  const N = 80;
 
   test(`${N} pods on node1, its agent killed while they are being added and restarted: all run; once the garbage collector has run no address is leaked or duplicated`, { timeout: 240_000 }, async (t) => {
     const l = L();
@@ -503,7 +505,7 @@ describe('kill -9 of an agent in the middle of many ADDs', () => {
     let early: LabPod[] = [];
     await waitFor('the first pods of burst Running', () => {
       early = podsOf('app=burst').filter((p) => p.phase === 'Running' && p.ip);
-      return early.length >= 3;
+      return early.length >= 1;
     }, 60_000, () => l.kubectl('get', 'pods', '-o', 'wide', '-l', 'app=burst'));
     await l.stop('agent/node1', true);
     early = podsOf('app=burst').filter((p) => p.phase === 'Running' && p.ip);
