@@ -15,8 +15,8 @@
 // Then, live (`--live-seconds 0` skips it): a Fast node with two pods (real agent, programs
 // on tcx after the agent's move), sockperf ping-pong TCP then UDP between them, three rounds,
 // with the kernel's per-program statistics on (kernel.bpf_stats_enabled, off again after):
-// run time per packet as the hook runs it. TCP costs more there than UDP because its skbs are
-// clones (the original waits for its ACK) and the program's first write copies their header.
+// run time per packet as the hook runs it, for TCP and UDP packets (TCP's skbs are clones with
+// their payload in page fragments, UDP's are linear; docs/benchmarks.md compares them).
 // The statistics slow every packet a little, so the round trips of this part are not the
 // latency benchmark's (bench/pod-throughput.ts).
 import * as fs from 'node:fs';
