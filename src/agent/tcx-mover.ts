@@ -7,6 +7,8 @@
 // other link operation of the machine meanwhile. So the ADD attaches cls_bpf, and this mover
 // replaces the filter with a link once the node is quiet: no CNI call in flight and none
 // for `idleMs`, one pod at a time, so a CNI call arriving meanwhile waits at most one move.
+// On a node that never stays quiet that long (pods churning all the time), a pod that has
+// waited `maxWaitMs` moves anyway in a gap between calls, at most one such move per `idleMs`.
 // The link runs before the filter, so the swap loses no packet (tc.ts).
 //
 // The move runs synchronously on the agent's thread: no CNI call can interleave with it (a
@@ -22,13 +24,22 @@ export interface TcxMoverDeps {
   move(ep: Endpoint): void;
   log: Logger;
   idleMs: number;
+  /** The longest a pod waits for an idle node before it moves in a gap between calls (default 30 s). */
+  maxWaitMs?: number;
   now?: () => number;
 }
 
+interface Waiting {
+  containerId: string;
+  ifName: string;
+  since: number;
+}
+
 export class TcxMover {
-  private readonly waiting = new Map<Key, { containerId: string; ifName: string }>();
+  private readonly waiting = new Map<Key, Waiting>();
   private inFlight = 0;
   private lastCallEnded: number;
+  private lastForcedMove = -Infinity;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Moves done and failed since start (status, tests). */
@@ -40,7 +51,8 @@ export class TcxMover {
 
   /** The pod is on cls_bpf: move it when the node is next idle. */
   schedule(ep: Pick<Endpoint, 'containerId' | 'ifName'>): void {
-    this.waiting.set(`${ep.containerId}/${ep.ifName}`, { containerId: ep.containerId, ifName: ep.ifName });
+    const key: Key = `${ep.containerId}/${ep.ifName}`;
+    if (!this.waiting.has(key)) this.waiting.set(key, { containerId: ep.containerId, ifName: ep.ifName, since: this.now() });
     this.arm();
   }
 
@@ -67,7 +79,7 @@ export class TcxMover {
 
   private arm(): void {
     if (this.stopped || this.timer || this.inFlight > 0 || this.waiting.size === 0) return;
-    const wait = Math.max(0, this.lastCallEnded + this.deps.idleMs - this.now());
+    const wait = Math.max(0, Math.min(this.idleAt(), this.overdueAt()) - this.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.moveOne();
@@ -81,8 +93,23 @@ export class TcxMover {
     this.timer = undefined;
   }
 
+  /** When the node will have been quiet for idleMs. */
+  private idleAt(): number {
+    return this.lastCallEnded + this.deps.idleMs;
+  }
+
+  /** When the longest-waiting pod may move between calls (no sooner than idleMs after the last such move). */
+  private overdueAt(): number {
+    const oldest = this.waiting.values().next().value as Waiting;
+    return Math.max(oldest.since + (this.deps.maxWaitMs ?? 30_000), this.lastForcedMove + this.deps.idleMs);
+  }
+
   private moveOne(): void {
     if (this.inFlight > 0) return;
+    const now = this.now();
+    const idle = now >= this.idleAt();
+    if (!idle && now < this.overdueAt()) return;
+    if (!idle) this.lastForcedMove = now;
     const next = this.waiting.entries().next();
     if (next.done) return;
     const [key, { containerId, ifName }] = next.value;

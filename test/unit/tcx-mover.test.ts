@@ -24,11 +24,12 @@ function advance(ms: number): void {
   mock.timers.tick(ms);
 }
 
-function mover(opts: { idleMs?: number; present?: Set<string>; failOn?: string } = {}) {
+function mover(opts: { idleMs?: number; maxWaitMs?: number; present?: Set<string>; failOn?: string } = {}) {
   const moved: Array<{ id: string; at: number }> = [];
   const present = opts.present ?? new Set(['a', 'b', 'c']);
   const m = new TcxMover({
     idleMs: opts.idleMs ?? 1000,
+    maxWaitMs: opts.maxWaitMs,
     now: () => clock,
     log: createLogger('error', {}),
     lookup: (id) => (present.has(id) ? ep(id) : undefined),
@@ -114,4 +115,25 @@ test('scheduling the same pod twice moves it once; stop() cancels what waits', (
   advance(5000);
   assert.deepEqual(moved.map((x) => x.id), ['a']);
   assert.equal(m.pending, 1);
+});
+
+test('on a node that is never idle for idleMs, a pod that waited maxWaitMs moves in a gap between calls, one per idleMs', () => {
+  const { m, moved } = mover({ maxWaitMs: 5000 });
+  m.schedule(ep('a'));
+  m.schedule(ep('b'));
+  // A CNI call of 100 ms every 500 ms: never 1 s of quiet.
+  const during: number[] = [];
+  for (let t = 0; t < 9000; t += 500) {
+    m.callStarted();
+    const before = moved.length;
+    advance(100);
+    if (moved.length > before) during.push(clock);
+    m.callEnded();
+    advance(400);
+  }
+  assert.deepEqual(during, [], 'no move while a call was in flight');
+  assert.ok(moved.length === 2, `moved: ${JSON.stringify(moved)}`);
+  assert.ok(moved[0]!.at >= 5000, `first forced move after maxWaitMs, at ${moved[0]!.at}`);
+  assert.ok(moved[1]!.at - moved[0]!.at >= 1000, `then one per idleMs: ${JSON.stringify(moved)}`);
+  m.stop();
 });
