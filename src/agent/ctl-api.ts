@@ -17,6 +17,16 @@ export interface CtlContext {
   tcxMovesPending?(): number;
 }
 
+/** How the node's programs are attached, as the agent reports it to fast-ctl. */
+export interface AttachReport {
+  mode: string;
+  reason: string;
+  /** attachMode auto: pods start on cls_bpf and move to tcx when the node is idle. */
+  deferred: boolean;
+  /** Pods on cls_bpf waiting for that move. */
+  waitingForTcx: number;
+}
+
 interface RemoteRequest { ip?: unknown; nodeIp?: unknown; kind?: unknown }
 
 function datapathOf(ctx: CtlContext): NodeDatapath {
@@ -25,7 +35,7 @@ function datapathOf(ctx: CtlContext): NodeDatapath {
   return dp;
 }
 
-function attachOf(ctx: CtlContext): { mode: string; reason: string; deferred: boolean; waitingForTcx: number } | undefined {
+function attachOf(ctx: CtlContext): AttachReport | undefined {
   const dp = ctx.datapath ?? NodeDatapath.current();
   return dp && { mode: dp.attach.mode, reason: dp.attach.reason, deferred: dp.attach.deferred, waitingForTcx: ctx.tcxMovesPending?.() ?? 0 };
 }

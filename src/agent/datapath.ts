@@ -159,11 +159,6 @@ export class NodeDatapath {
     this.writeEndpointEntries(ep);
   }
 
-  /** Whether the pod's program still waits for its move to a tcx link (deferred mode). */
-  awaitsTcxMove(ep: Pick<Endpoint, 'hostIfindex'>): boolean {
-    return this.attach.deferred && queryAttachment(ep.hostIfindex, 'ingress')?.via === 'tc';
-  }
-
   /** The deferred half of an ADD: a tcx link with the same program, then the filter goes (the
    *  link runs first, so no packet is missed in between). Holds RTNL for an RCU grace period. */
   moveEndpointToTcx(ep: Pick<Endpoint, 'hostIfindex'>): void {
@@ -178,12 +173,14 @@ export class NodeDatapath {
 
   /** Re-attaches the current program to an adopted endpoint: an atomic swap on the link or
    *  filter already there (moving it to this node's attach mode if an older agent used the
-   *  other one), then the map entries (unchanged unless the record changed). */
-  adoptEndpoint(ep: Endpoint): void {
+   *  other one), then the map entries (unchanged unless the record changed). Returns true
+   *  when the pod is left on cls_bpf, waiting for its move to a tcx link (deferred mode). */
+  adoptEndpoint(ep: Endpoint): boolean {
     // Deferred mode keeps a cls_bpf pod on cls_bpf here (its move comes later, off the start path).
     const via = this.attach.deferred ? queryAttachment(ep.hostIfindex, 'ingress')?.via ?? 'tc' : this.attach.mode;
     attachTc(ep.hostIfindex, 'ingress', this.obj.programFd(POD_PROGRAM), { via });
     this.writeEndpointEntries(ep);
+    return this.attach.deferred && via === 'tc';
   }
 
   removeEndpoint(ep: Pick<Endpoint, 'addresses' | 'hostIfindex'>): void {

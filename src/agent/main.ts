@@ -46,10 +46,8 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   const ctx = { nodeName: config.nodeName, mtu: config.mtu, endpoints, datapath, ipam, log, isReady: () => ready, tcxMover };
   const cni = new CniHandler(ctx);
 
-  const report = await restoreNode(endpoints, datapath, cni, ipam, config.pendingDeleteDir, log);
+  const report = await restoreNode(endpoints, datapath, cni, ipam, config.pendingDeleteDir, log, tcxMover);
   log.info('node state restored', { ...report });
-  // Pods adopted on cls_bpf (made by an ADD whose move had not come yet, or by an agent in tc mode).
-  for (const ep of endpoints.list()) if (tcxMover && datapath.awaitsTcxMove(ep)) tcxMover.schedule(ep);
   const clusterSync = config.mode === 'kubernetes' && config.datapathMode !== 'local' ? await startClusterSync(config, datapath, ctx, log) : undefined;
 
   const server = await listenUnix(config.socketPath, {

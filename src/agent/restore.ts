@@ -9,6 +9,7 @@ import type { NodeDatapath } from './datapath.js';
 import type { CniHandler } from './cni-handler.js';
 import type { IpamBackend } from './ipam/backend.js';
 import type { Logger } from './log.js';
+import type { TcxMover } from './tcx-mover.js';
 
 export interface RestoreReport {
   adopted: number;
@@ -24,12 +25,13 @@ export interface RestoreReport {
  * program atomically, moving a device to this agent's attach mode if it differs. Pins of
  * links whose device went while we were away were pruned when the datapath opened.
  */
-export async function restoreNode(endpoints: EndpointStore, datapath: NodeDatapath, cni: CniHandler, ipam: IpamBackend, pendingDir: string, log: Logger): Promise<RestoreReport> {
+export async function restoreNode(endpoints: EndpointStore, datapath: NodeDatapath, cni: CniHandler, ipam: IpamBackend, pendingDir: string, log: Logger, tcxMover?: TcxMover): Promise<RestoreReport> {
   const report: RestoreReport = { adopted: 0, removed: 0, prunedMapEntries: 0, replayedDeletes: 0, releasedOrphans: 0 };
   for (const ep of endpoints.list()) {
     const link = await showLink(ep.hostIfName);
     if (link && link.ifindex === ep.hostIfindex) {
-      datapath.adoptEndpoint(ep);
+      // Left on cls_bpf (its ADD's move had not come yet, or an agent in tc mode made it): move it later.
+      if (datapath.adoptEndpoint(ep)) tcxMover?.schedule(ep);
       report.adopted++;
     } else {
       log.info('endpoint vanished while the agent was away; cleaning up', { containerId: ep.containerId, ifName: ep.ifName });

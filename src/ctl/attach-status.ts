@@ -3,20 +3,18 @@
 // bpffs, so something is shown while the agent is down too.
 import * as path from 'node:path';
 import { listTcxPins } from '../dataplane/bpf/tcx.js';
+import type { AttachReport } from '../agent/ctl-api.js';
 
-export interface AttachStatus {
-  /** tcx or tc as the agent chose it; without its answer, tcx if links are pinned, else unknown. */
+/** The agent's report (mode, reason, deferred move), or, with the agent unreachable, a guess
+ *  from the pinned links: tcx if there are any, else unknown. */
+export interface AttachStatus extends Partial<AttachReport> {
   mode: string;
   reason: string;
-  /** attachMode auto: pods start on cls_bpf and move to tcx when the node is idle. */
-  deferred?: boolean;
-  /** Pods on cls_bpf waiting for that move. */
-  waitingForTcx?: number;
   linkDir: string;
   links: Array<{ pin: string; ifindex: number; direction: string | undefined; linkId: number; progId: number; defunct: boolean }>;
 }
 
-export function attachStatus(bpffsDir: string, agent: { mode: string; reason: string; deferred?: boolean; waitingForTcx?: number } | undefined): AttachStatus {
+export function attachStatus(bpffsDir: string, agent: AttachReport | undefined): AttachStatus {
   const linkDir = path.join(bpffsDir, 'links');
   const links = listTcxPins(linkDir).map((l) => ({
     pin: l.pin, ifindex: l.pinnedIfindex, direction: l.direction ?? l.pinnedDirection, linkId: l.linkId, progId: l.progId, defunct: l.ifindex === 0,

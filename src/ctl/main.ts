@@ -9,6 +9,7 @@ import { listPinnedMaps, dumpMap, crossNodeSummary, describeCrossNode } from './
 import { kernelFeatures } from '../dataplane/bpf/kernel-btf.js';
 import { askAgent } from './agent-client.js';
 import { attachStatus, describeAttach } from './attach-status.js';
+import type { AttachReport } from '../agent/ctl-api.js';
 import { queryAttachment } from '../dataplane/bpf/tc.js';
 import { MAP_NAMES } from '../dataplane/bpf/map-layouts.js';
 import type { Endpoint } from '../agent/endpoint-store.js';
@@ -59,7 +60,7 @@ function readEndpointRecords(stateDir: string): Endpoint[] {
 async function status(o: CtlOptions, format: OutputFormat): Promise<void> {
   const agent = await askAgent<Record<string, unknown>>(o.socketPath, { op: 'status' }).then((r) => ({ reachable: true, ...r }), (e: Error) => ({ reachable: false, error: e.message }));
   const maps = listPinnedMaps(o.bpffsDir);
-  const attach = attachStatus(o.bpffsDir, (agent as { attach?: { mode: string; reason: string; deferred?: boolean; waitingForTcx?: number } }).attach);
+  const attach = attachStatus(o.bpffsDir, (agent as { attach?: AttachReport }).attach);
   const crossNode = crossNodeSummary(o.bpffsDir);
   const kernel = kernelFeatures();
   print(format, { agent, maps, attach, crossNode, kernel }, () => {

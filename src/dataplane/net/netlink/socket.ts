@@ -149,7 +149,7 @@ export class NetlinkSocket {
       if (n === msg.length) return seq;
       const errno = koffi.errno();
       if (n < 0 && errno === ERRNO.EINTR) continue;
-      throw new NetlinkError(op, n < 0 ? errno : 5 /* EIO: short send */);
+      throw new NetlinkError(op, n < 0 ? errno : ERRNO.EIO); // EIO: a short send
     }
   }
 
@@ -162,7 +162,7 @@ export class NetlinkSocket {
         if (errno === ERRNO.EAGAIN) throw new NetlinkError(op, errno, `no answer from the kernel within ${RECV_TIMEOUT_S} s`);
         throw new NetlinkError(op, errno);
       }
-      if (n > this.rx.length) throw new NetlinkError(op, 90 /* EMSGSIZE */, `answer of ${n} bytes does not fit ${this.rx.length}`);
+      if (n > this.rx.length) throw new NetlinkError(op, ERRNO.EMSGSIZE, `answer of ${n} bytes does not fit ${this.rx.length}`);
       // Copy: the receive buffer is reused by the next call.
       return parseMessages(Buffer.from(this.rx.subarray(0, n)));
     }
