@@ -23,6 +23,7 @@ want libbpf-dev        # bpf_helpers.h for that check
 want iperf3            # benchmarks
 want sockperf
 want hyperfine
+want patch             # bench/variants/build.sh (program variants under study)
 command -v kubectl >/dev/null 2>&1 || want kubernetes-client
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
